@@ -1,0 +1,67 @@
+"""Fill BasicSR's registries whenever basicsr is imported, without importing torch eagerly.
+
+``import expinterp_plugin`` must stay cheap (the numeric core is torch-free) yet BasicSR must
+see the plugin's archs/datasets/losses/metrics/models before any option file is built. A
+meta-path finder wraps the loader of the top-level ``basicsr`` package: before basicsr's own
+``__init__`` runs, the compat layer is applied (its import fixes must precede basicsr's first
+import), and right after it finishes, the plugin's registering subpackages are imported. If
+basicsr is already imported, registration happens at once.
+"""
+import importlib
+import importlib.abc
+import sys
+
+_PLUGIN_SUBPACKAGES = ('archs', 'data', 'losses', 'metrics', 'models')
+_registered = False
+
+
+def register():
+    """Apply the compat layer and import the plugin's registering subpackages (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from expinterp_plugin import compat
+    compat.apply()
+    for name in _PLUGIN_SUBPACKAGES:
+        importlib.import_module(f'expinterp_plugin.{name}')
+
+
+class _WrappedLoader(importlib.abc.Loader):
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        from expinterp_plugin import compat
+        compat.apply_before_basicsr_import()
+        self._loader.exec_module(module)
+        register()
+
+
+class _BasicsrFinder(importlib.abc.MetaPathFinder):
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != 'basicsr':
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec('basicsr')
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _WrappedLoader(spec.loader)
+        return spec
+
+
+def install():
+    """Register now if basicsr is loaded, else arm the finder for its first import."""
+    if 'basicsr' in sys.modules:
+        register()
+        return
+    if not any(isinstance(f, _BasicsrFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _BasicsrFinder())

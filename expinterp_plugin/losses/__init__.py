@@ -1,0 +1,6 @@
+"""Imports every `*_loss.py` module here so that its classes register with BasicSR."""
+import importlib
+from pathlib import Path
+
+for _path in sorted(Path(__file__).parent.glob('*_loss.py')):
+    importlib.import_module(f'{__name__}.{_path.stem}')
