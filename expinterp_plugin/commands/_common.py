@@ -1,0 +1,27 @@
+"""Helpers shared by the subcommands (not a subcommand: the leading underscore hides it)."""
+import json
+import sys
+
+
+def progress(iterable, total=None, desc=None, disable=False):
+    """tqdm progress bar on stderr (hidden when ``disable``, e.g. with --json)."""
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr, leave=False)
+
+
+def print_json(obj):
+    print(json.dumps(obj, indent=2, sort_keys=False))
+
+
+def add_crf_argument(parser, default='pair'):
+    parser.add_argument(
+        '--crf', default=default, metavar='SPEC',
+        help="camera response: 'pair' (estimate from the two inputs), 'srgb', 'gamma2.2', "
+        "'linear', or a .npy/.txt/.mat table file (e.g. from `expinterp calibrate`)"
+        f" (default: {default})")
+
+
+def fail(message):
+    """Print an error for the user and return the exit status 2."""
+    print(f'expinterp: error: {message}', file=sys.stderr)
+    return 2
