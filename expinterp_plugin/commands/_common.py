@@ -16,7 +16,8 @@ def print_json(obj):
 def add_crf_argument(parser, default='pair'):
     parser.add_argument(
         '--crf', default=default, metavar='SPEC',
-        help="camera response: 'pair' (estimate from the two inputs), 'srgb', 'gamma2.2', "
+        help="camera response: 'pair' (estimate from the two inputs; 'pair:debevec' for the "
+        "Debevec-Malik baseline), 'srgb', 'gamma2.2', "
         "'linear', or a .npy/.txt/.mat table file (e.g. from `expinterp calibrate`)"
         f" (default: {default})")
 

@@ -148,3 +148,25 @@ def fit_polynomial_crf(images, times, degree=3, prior_weight=0.1, prior_gamma=2.
         floor = 0.25 * max(inverse[1], 1e-6) if inverse[1] > 0 else 1e-6
         g[:, c] = np.log(np.maximum.accumulate(np.maximum(inverse, floor)))
     return CRF(strictly_increasing(g), name='polynomial')
+
+
+def estimate_exposure_ratio(dark, bright, crf):
+    """t_bright / t_dark of a pair from its histogram correspondences under a known CRF.
+
+    The median over all usable correspondences and channels of exp(g(z_bright) - g(z_dark)),
+    with g interpolated at the continuous matched codes. Without a known CRF the ratio and the
+    response are not separable (Grossberg & Nayar's exponential ambiguity), so callers pass a
+    preset when they know neither.
+    """
+    levels = crf.levels
+    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
+    codes = np.arange(levels, dtype=np.float64)
+    logs = []
+    for c in range(3):
+        keep = (z_dark[:, c] >= 0.03 * levels) & (z_bright[:, c] <= 0.95 * levels)
+        g = crf.g[:, c]
+        logs.append(np.interp(z_bright[keep, c], codes, g) - np.interp(z_dark[keep, c], codes, g))
+    logs = np.concatenate(logs)
+    if logs.size == 0:
+        raise ValueError('cannot estimate the exposure ratio: no well-exposed correspondences')
+    return float(np.exp(np.median(logs)))

@@ -1,0 +1,37 @@
+"""`expinterp calibrate`: a camera's CRF from one whole bracket, to reuse with --crf FILE."""
+from expinterp_plugin.commands._common import fail, print_json
+
+NAME = 'calibrate'
+HELP = ('estimate a camera response from every exposure of one bracket folder and save it '
+        '(reuse it for later pairs of that camera with --crf FILE)')
+
+
+def add_arguments(parser):
+    parser.add_argument('scene_dir', help='bracket folder (times from exposures.txt or EXIF)')
+    parser.add_argument('-o', '--output', required=True, help='CRF table file (.npy or .txt)')
+    parser.add_argument('--method', choices=('polynomial', 'debevec'), default='polynomial',
+                        help='estimator (default: polynomial on histogram correspondences)')
+    parser.add_argument('--max-side', type=int, help='downscale frames (INTER_AREA) first')
+    parser.add_argument('--json', action='store_true', help='print a JSON summary')
+
+
+def run(args):
+    from expinterp_plugin.exposure.brackets import bracket_exposures
+    from expinterp_plugin.exposure.crf import save_crf
+    from expinterp_plugin.exposure.estimate import estimate_crf
+    from expinterp_plugin.exposure.io import ImageError, read_image
+    from expinterp_plugin.exposure.prepare import resize_max_side
+    try:
+        frames = bracket_exposures(args.scene_dir)
+        images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
+        crf = estimate_crf(images, [t for _, t in frames], method=args.method)
+        save_crf(crf, args.output)
+    except (ImageError, ValueError, FileNotFoundError) as err:
+        return fail(str(err))
+    summary = {'output': args.output, 'frames': len(frames), 'method': args.method,
+               'levels': crf.levels, 'times': [t for _, t in frames]}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f'wrote {args.output}: {args.method} CRF from {len(frames)} exposures')
+    return 0
