@@ -22,10 +22,10 @@ import numpy as np
 
 import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
 from expinterp_plugin.evaluation import geometric_mean_image, score
-from expinterp_plugin.exposure.brackets import bracket_exposures, find_brackets, select_triplets
+from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets
 from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import read_image
-from expinterp_plugin.exposure.prepare import resize_max_side
+from expinterp_plugin.exposure.prepare import find_brackets, resize_max_side
 from expinterp_plugin.exposure.y0 import Y0Mapper
 
 

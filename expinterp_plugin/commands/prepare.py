@@ -1,4 +1,7 @@
 """`expinterp prepare`: bracketed sequences -> the triplet layout (optionally LMDB)."""
+import contextlib
+import sys
+
 from expinterp_plugin.commands._common import fail, print_json, progress
 
 NAME = 'prepare'
@@ -30,9 +33,11 @@ def add_arguments(parser):
 def _basicsr_lmdb_writer(root, keys):
     import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-    for frame in ('low', 'mid', 'high'):
-        make_lmdb_from_imgs(str(root / frame), str(root / f'{frame}.lmdb'),
-                            [f'{k}.png' for k in keys], keys, multiprocessing_read=False)
+    # BasicSR reports progress on stdout, which must stay clean for --json.
+    with contextlib.redirect_stdout(sys.stderr):
+        for frame in ('low', 'mid', 'high'):
+            make_lmdb_from_imgs(str(root / frame), str(root / f'{frame}.lmdb'),
+                                [f'{k}.png' for k in keys], keys, multiprocessing_read=False)
 
 
 def run(args):
