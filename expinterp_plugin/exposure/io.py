@@ -39,6 +39,13 @@ def read_image(path):
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
+def default_file_mode():
+    """0o666 less the process umask: what a plain ``open(path, 'w')`` would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` via a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -47,6 +54,8 @@ def atomic_write_bytes(path, data):
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
+        # mkstemp creates 0600 files; the result should carry the user's usual permissions.
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

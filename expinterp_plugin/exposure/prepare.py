@@ -18,7 +18,8 @@ import numpy as np
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
 from expinterp_plugin.exposure.crf import resolve_crf, save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
-from expinterp_plugin.exposure.io import ImageError, atomic_write_bytes, read_image, write_image
+from expinterp_plugin.exposure.io import (ImageError, atomic_write_bytes, default_file_mode,
+                                          read_image, write_image)
 
 
 def find_brackets(src):
@@ -135,6 +136,7 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dst.name}.', dir=dst.parent))
     try:
+        os.chmod(tmp, default_file_mode() | 0o111)
         for job in jobs:
             job['dst'] = str(tmp)
         wrap = progress or (lambda it, **_: it)
