@@ -54,7 +54,8 @@ CRF_MIN_STEP = 1e-9
 SPLITS = ('train', 'val')
 FRAMES = ('low', 'mid', 'high')
 _GENERATED_FILE = re.compile(r'^scene\d{4,}\.(png|npy)$')
-_CAMERA_STREAM = 0x5EED
+#: Scene i draws its camera and noise from default_rng([seed + i, CAMERA_STREAM]).
+CAMERA_STREAM = 0x5EED
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def _inverse_power_law_with_toe(u, gamma, offset):
 
 
 def _film_s_curve(u, mix, slope, pivot):
-    """Blend of the identity and a logistic rescaled to map [0,1] onto [0,1]; strictly increasing."""
+    """Identity blended with a logistic rescaled onto [0,1] -> [0,1]; strictly increasing."""
     def logistic(v):
         return 1.0 / (1.0 + np.exp(-slope * (v - pivot)))
     lo, hi = logistic(0.0), logistic(1.0)
@@ -130,20 +131,23 @@ def camera_response(x, params):
     return _film_s_curve(u, params.s_mix, params.s_slope, params.s_pivot)
 
 
-def inverse_camera_response(y, params, iterations=64):
-    """F^-1: y (..., 3) in [0, 1] -> float64 signal (..., 3) in [0, 1].
-
-    The S-curve is inverted by bisection (it is strictly increasing; 64 halvings reach float64
-    resolution), the power law in closed form.
-    """
-    y = np.clip(np.asarray(y, np.float64), 0.0, 1.0)
+def _inverse_film_s_curve(y, params, iterations=64):
+    """Bisection (the S-curve is strictly increasing; 64 halvings reach float64 resolution)."""
     lo, hi = np.zeros(y.shape), np.ones(y.shape)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
         below = _film_s_curve(mid, params.s_mix, params.s_slope, params.s_pivot) < y
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
-    u = 0.5 * (lo + hi)
+    return 0.5 * (lo + hi)
+
+
+def inverse_camera_response(y, params):
+    """F^-1: y (..., 3) in [0, 1] -> float64 signal (..., 3) in [0, 1].
+
+    The channel-independent S-curve is inverted numerically, the power law in closed form.
+    """
+    u = _inverse_film_s_curve(np.clip(np.asarray(y, np.float64), 0.0, 1.0), params)
     return _inverse_power_law_with_toe(u, np.asarray(params.gamma, np.float64), params.offset)
 
 
@@ -160,10 +164,10 @@ def crf_table(params, bit_depth=8):
     if bit_depth not in (8, 16):
         raise ValueError(f'bit_depth must be 8 or 16, got {bit_depth}')
     z_max = (1 << bit_depth) - 1
-    codes = np.arange(z_max + 1, dtype=np.float64)
-    levels = np.repeat((codes / z_max)[:, None], 3, axis=1)
+    levels = np.arange(z_max + 1, dtype=np.float64) / z_max
     levels[0] = 0.5 / z_max
-    signal = inverse_camera_response(levels, params)
+    u = _inverse_film_s_curve(levels, params)[:, None]
+    signal = _inverse_power_law_with_toe(u, np.asarray(params.gamma, np.float64), params.offset)
     signal[0] /= 2.0
     g = _strictly_increasing(np.log(signal), CRF_MIN_STEP)
     return g - g[128 * (z_max // 255)]
@@ -196,8 +200,8 @@ def value_noise(shape, rng, cells=4, octaves=4, persistence=0.5):
     amplitude = 1.0
     for octave in range(octaves):
         n = cells * 2 ** octave
-        lattice = rng.random((max(2, round(n * h / longer)) + 1, max(2, round(n * w / longer)) + 1),
-                             dtype=np.float32)
+        rows, cols = max(2, round(n * h / longer)) + 1, max(2, round(n * w / longer)) + 1
+        lattice = rng.random((rows, cols), dtype=np.float32)
         total += amplitude * cv2.resize(lattice, (w, h), interpolation=cv2.INTER_CUBIC)
         amplitude *= persistence
     return _normalise01(total)
@@ -210,7 +214,8 @@ def _rotated(yy, xx, angle):
 
 def _noise_texture(yy, xx, rng):
     size = max(yy.shape)
-    mix = value_noise(yy.shape, rng, cells=int(rng.integers(2, 8)), octaves=int(rng.integers(3, 6)))
+    mix = value_noise(yy.shape, rng, cells=int(rng.integers(2, 8)),
+                      octaves=int(rng.integers(3, 6)))
     if rng.random() < 0.4:
         mix = _normalise01(np.abs(2.0 * mix - 1.0))
     shade = 0.7 + 0.3 * value_noise(yy.shape, rng, cells=max(4, size // 16), octaves=2)
@@ -379,7 +384,8 @@ def render_scene(seed, size=DEFAULT_SIZE):
     if rng.random() < 0.6:
         emitted, sky_mask = _sky(yy, xx, rng)
     else:
-        emitted, sky_mask = np.zeros((height, width, 3), np.float32), np.zeros((height, width), bool)
+        emitted = np.zeros((height, width, 3), np.float32)
+        sky_mask = np.zeros((height, width), bool)
     reflectance = _textured_surface(yy, xx, rng) * _log_ramp(yy, xx, rng, 1.5)[..., None]
     reflectance[sky_mask] = 0.0
     cast_shadow = np.ones((height, width), np.float32)
@@ -396,7 +402,8 @@ def render_scene(seed, size=DEFAULT_SIZE):
         shadow = cv2.warpAffine(mask.astype(np.float32), shift, (width, height))
         shadow = cv2.GaussianBlur(shadow, (0, 0), rng.uniform(0.5, 2.5))
         cast_shadow *= 1.0 - (1.0 - rng.uniform(0.05, 0.3)) * shadow
-        surface = _textured_surface(yy, xx, rng) * _log_ramp(yy, xx, rng, rng.uniform(0.5, 3.0))[..., None]
+        shading = _log_ramp(yy, xx, rng, rng.uniform(0.5, 3.0))
+        surface = _textured_surface(yy, xx, rng) * shading[..., None]
         reflectance[mask] = surface[mask]
         emitted[mask] = 0.0
         cast_shadow[mask] = 1.0
@@ -593,7 +600,7 @@ def write_synthetic_dataset(dst, scenes=DEFAULT_SCENES, val_scenes=DEFAULT_VAL_S
     for split, i in tqdm(plan, desc='synth', unit='scene', disable=not progress):
         name = scene_name(i)
         radiance = render_scene(seed + i, (width, height))
-        rng = np.random.default_rng([seed + i, _CAMERA_STREAM])
+        rng = np.random.default_rng([seed + i, CAMERA_STREAM])
         camera = sample_camera(rng)
         times = bracket_times(choose_mid_exposure(radiance, camera, target_median), ev)
         frames = render_bracket(radiance, times, camera, rng, shot_noise, read_noise, bit_depth)
