@@ -1,0 +1,34 @@
+"""``expinterp convert-minc``: MINC VGG-16 Caffe weights -> torch state dict for L_f."""
+import json
+import sys
+
+NAME = 'convert-minc'
+HELP = ('Convert the published MINC VGG-16 Caffe model (minc-vgg16.caffemodel) into the torch '
+        'state dict that MINCPerceptualLoss loads (weights_path).')
+
+
+def add_arguments(parser):
+    parser.add_argument('caffemodel', help='path to minc-vgg16.caffemodel (Bell et al., CVPR 2015)')
+    parser.add_argument('-o', '--output', required=True,
+                        help='state dict to write (.pth); written atomically')
+    parser.add_argument('--include-fc', action='store_true',
+                        help='also convert fc6, fc7 and fc8-20 (as fc8); the feature loss needs '
+                             'only the conv layers, and fc6 alone is ~400 MB')
+    parser.add_argument('--json', action='store_true', help='print the converted keys and shapes as JSON')
+
+
+def run(args):
+    from expinterp_plugin.caffe_minc import CaffeFormatError, convert_minc_vgg16
+
+    try:
+        shapes = convert_minc_vgg16(args.caffemodel, args.output, include_fc=args.include_fc)
+    except (FileNotFoundError, CaffeFormatError) as err:
+        print(f'expinterp {NAME}: error: {err}', file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({'output': str(args.output),
+                          'tensors': {k: list(v) for k, v in shapes.items()}}, indent=2))
+    else:
+        count = sum(1 for k in shapes if k.endswith('.weight'))
+        print(f'wrote {args.output}: {count} layers ({", ".join(k.removesuffix(".weight") for k in shapes if k.endswith(".weight"))})')
+    return 0
