@@ -20,7 +20,10 @@ import time
 import cv2
 import numpy as np
 
-from expinterp_plugin.exposure import mef_ssim as mef
+import importlib
+
+# The package re-exports the function mef_ssim under the module's name: fetch the module itself.
+mef = importlib.import_module('expinterp_plugin.exposure.mef_ssim')
 
 
 def best_time(fn, repeat):

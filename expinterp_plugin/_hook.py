@@ -8,7 +8,7 @@ import), and right after it finishes, the plugin's registering subpackages are i
 basicsr is already imported, registration happens at once.
 """
 import importlib
-import importlib.abc
+import importlib.util
 import sys
 
 _PLUGIN_SUBPACKAGES = ('archs', 'data', 'losses', 'metrics', 'models')
@@ -27,10 +27,19 @@ def register():
         importlib.import_module(f'expinterp_plugin.{name}')
 
 
-class _WrappedLoader(importlib.abc.Loader):
+# Plain classes rather than importlib.abc subclasses: the import system only calls these methods,
+# and importlib.abc pulls in importlib.resources, tempfile and shutil, too much for a hook that a
+# .pth arms at every interpreter start.
+class _WrappedLoader:
 
     def __init__(self, loader):
         self._loader = loader
+
+    def __getattr__(self, name):
+        # get_source, is_package, get_resource_reader...: whatever else the real loader offers.
+        if name == '_loader':
+            raise AttributeError(name)
+        return getattr(self._loader, name)
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
@@ -42,7 +51,7 @@ class _WrappedLoader(importlib.abc.Loader):
         register()
 
 
-class _BasicsrFinder(importlib.abc.MetaPathFinder):
+class _BasicsrFinder:
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != 'basicsr':
