@@ -56,7 +56,8 @@ def run(args):
         times = exposure_times(args)
         if times is None:
             levels = 256 if dark.dtype.itemsize == 1 else 65536
-            prior = resolve_crf('srgb' if args.crf == 'pair' else args.crf, levels)
+            from_pair = args.crf == 'pair' or args.crf.startswith('pair:')
+            prior = resolve_crf('srgb' if from_pair else args.crf, levels)
             times = (1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio')
         t_dark, t_bright, source = times
         t_target = validate_times(t_dark, t_bright, args.target)

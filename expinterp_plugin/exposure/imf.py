@@ -6,6 +6,7 @@ here is a lookup table of shape (levels, 3), float64 codes in [0, levels - 1], n
 """
 import warnings
 
+import cv2
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
@@ -108,19 +109,31 @@ def cumulative_histogram_pairs(src, ref, levels=256, quantiles=None):
     """
     if quantiles is None:
         quantiles = (np.arange(1023) + 0.5) / 1023
-    z_src = np.empty((len(quantiles), 3))
-    z_ref = np.empty((len(quantiles), 3))
-    for c in range(3):
-        z_src[:, c] = _quantile_codes(src[..., c], quantiles, levels)
-        z_ref[:, c] = _quantile_codes(ref[..., c], quantiles, levels)
+    counts_src, counts_ref = channel_counts(src, levels), channel_counts(ref, levels)
+    z_src = np.stack([_quantile_codes(counts_src[:, c], quantiles) for c in range(3)], axis=1)
+    z_ref = np.stack([_quantile_codes(counts_ref[:, c], quantiles) for c in range(3)], axis=1)
     return z_src, z_ref
 
 
-def _quantile_codes(channel, quantiles, levels):
-    """Continuous code at each quantile: pixels of code z spread uniformly over [z-0.5, z+0.5]."""
-    counts = np.bincount(channel.ravel(), minlength=levels).astype(np.float64)
+def channel_counts(img, levels):
+    """Per-channel histograms of an (H, W, 3) integer array over codes 0..levels-1.
+
+    Returns float64 (levels, 3). uint8/uint16 images go through OpenCV's calcHist, which counts
+    in one pass; np.bincount first copies every sample to int64 (about 6x slower on 24 MP).
+    """
+    if img.dtype in (np.uint8, np.uint16) and levels == np.iinfo(img.dtype).max + 1:
+        img = np.ascontiguousarray(img)
+        hists = [cv2.calcHist([img], [c], None, [levels], [0, levels]).ravel() for c in range(3)]
+    else:
+        hists = [np.bincount(img[..., c].ravel(), minlength=levels) for c in range(3)]
+    return np.stack(hists, axis=1).astype(np.float64)
+
+
+def _quantile_codes(counts, quantiles):
+    """Continuous code at each quantile of a histogram ``counts`` (levels,): the pixels of code
+    z are spread uniformly over [z - 0.5, z + 0.5]."""
     cdf = np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
-    edges = np.arange(levels + 1, dtype=np.float64) - 0.5
+    edges = np.arange(len(counts) + 1, dtype=np.float64) - 0.5
     return np.interp(quantiles, cdf, edges)
 
 
@@ -131,9 +144,10 @@ def histogram_imf_table(src, ref, levels=256):
     ``ref`` at the same quantile; returns (levels, 3) float64, non-decreasing.
     """
     table = np.empty((levels, 3))
+    counts_src, counts_ref = channel_counts(src, levels), channel_counts(ref, levels)
     for c in range(3):
-        counts = np.bincount(src[..., c].ravel(), minlength=levels).astype(np.float64)
+        counts = counts_src[:, c]
         cdf = np.cumsum(counts) / counts.sum()
         centre = cdf - counts / (2 * counts.sum())
-        table[:, c] = _quantile_codes(ref[..., c], np.clip(centre, 0, 1), levels)
+        table[:, c] = _quantile_codes(counts_ref[:, c], np.clip(centre, 0, 1))
     return np.maximum.accumulate(np.clip(table, 0, levels - 1), axis=0)

@@ -128,6 +128,8 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     rename (the numeric core does not import BasicSR itself).
     """
     dst = Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise ImageError(f'{dst}: exists and is not a folder')
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
     jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)

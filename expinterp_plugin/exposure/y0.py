@@ -6,17 +6,21 @@ y0 = (W1(x1) L1(x1) + W2(x2) L2(x2)) / (W1(x1) + W2(x2)) per channel, with x1 th
 as in DESIGN.md section 3).
 """
 import math
+import numbers
 
 import numpy as np
 
 from expinterp_plugin.exposure.imf import imf_tables
 from expinterp_plugin.exposure.weights import bright_weight, dark_weight, validate_thresholds
 
+# Pixels per block of the 8-bit gather: its int64 index (8 bytes a sample) fits in L2 cache.
+_GATHER_BLOCK = 1 << 14
+
 
 def validate_times(t_dark, t_bright, t_target=None):
     """Check exposure times and return the target time (default: geometric mean)."""
     for label, t in (('dark', t_dark), ('bright', t_bright)):
-        if not (isinstance(t, (int, float, np.floating)) and math.isfinite(t) and t > 0):
+        if not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
             raise ValueError(f'exposure time of the {label} input must be positive, got {t!r}')
     if not t_dark < t_bright:
         raise ValueError(f'dark exposure time {t_dark} must be shorter than the bright one '
@@ -69,13 +73,16 @@ class Y0Mapper:
         self._table = self._build_table() if crf.levels == 256 else None
 
     def _build_table(self):
-        """(65536 * 3,) float32 in [0, 1], index (dark * 256 + bright) * 3 + channel."""
+        """(3, 65536) float32 in [0, 1]: one table per channel, index dark * 256 + bright.
+
+        Channel-major so that each gather reads one 256 KiB table that stays in cache.
+        """
         codes = np.arange(256, dtype=np.float64)
         x2 = codes[:, None, None]
         x1 = codes[None, :, None]
         table = blend(x1, x2, self.lut_bright[None, :, :], self.lut_dark[:, None, :],
                       self.xi_l, self.xi_u, 1.0, 255.0)
-        return (table / 255.0).astype(np.float32).ravel()
+        return np.ascontiguousarray((table / 255.0).astype(np.float32).reshape(65536, 3).T)
 
     def __call__(self, dark, bright):
         """y0 of RGB uint8/uint16 (H, W, 3) inputs -> float32 (H, W, 3) in [0, 1]."""
@@ -91,10 +98,20 @@ class Y0Mapper:
         return self._direct(dark, bright)
 
     def _gather(self, dark, bright):
-        index = (dark.astype(np.uint32) << 8) | bright
-        index *= 3
-        index += np.arange(3, dtype=np.uint32)
-        return self._table.take(index)
+        """Table lookup in blocks of rows, so that the int64 index np.take needs (it converts
+        any other index type to one) stays in cache instead of costing a pass over memory."""
+        out = np.empty(dark.shape, np.float32)
+        rows = max(1, _GATHER_BLOCK // max(dark.shape[1], 1))
+        index = np.empty((rows, dark.shape[1]), np.intp)
+        for top in range(0, dark.shape[0], rows):
+            block = slice(top, top + rows)
+            idx = index[:len(out[block])]
+            for c in range(3):
+                np.left_shift(dark[block, :, c], 8, out=idx, dtype=np.intp)
+                np.bitwise_or(idx, bright[block, :, c], out=idx)
+                # Codes are 0..255, so every index is in range: 'clip' skips the bounds check.
+                np.take(self._table[c], idx, out=out[block, :, c], mode='clip')
+        return out
 
     def _direct(self, dark, bright):
         channels = np.arange(3)
