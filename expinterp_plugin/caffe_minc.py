@@ -4,8 +4,8 @@ A ``.caffemodel`` is a serialised ``NetParameter`` (caffe.proto). Only the field
 weights are decoded; everything else is skipped by its wire type:
 
     NetParameter       layer = 100 (LayerParameter)  | legacy layers = 2 (V1LayerParameter)
-    LayerParameter     name = 1, type = 2 (string), blobs = 7
-    V1LayerParameter   name = 4, type = 5 (enum), blobs = 6
+    LayerParameter     name = 1, blobs = 7
+    V1LayerParameter   name = 4, blobs = 6
     BlobProto          num, channels, height, width = 1..4 (legacy 4-D shape), data = 5 (float),
                        shape = 7 (BlobShape: dim = 1, int64), double_data = 8 (double)
 
@@ -25,8 +25,7 @@ import numpy as np
 
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 _NET_LAYER, _NET_LAYERS_V1 = 100, 2
-_LAYER_FIELDS = {_NET_LAYER: {'name': 1, 'type': 2, 'blobs': 7},
-                 _NET_LAYERS_V1: {'name': 4, 'type': 5, 'blobs': 6}}
+_LAYER_FIELDS = {_NET_LAYER: {'name': 1, 'blobs': 7}, _NET_LAYERS_V1: {'name': 4, 'blobs': 6}}
 _BLOB_LEGACY_DIMS = (1, 2, 3, 4)
 _BLOB_DATA, _BLOB_SHAPE, _BLOB_DOUBLE_DATA = 5, 7, 8
 _SHAPE_DIM = 1
@@ -151,7 +150,8 @@ def _parse_blob(reader, span, where):
         pos = nxt
     if shape is None:
         shape = tuple(legacy.get(n, 0) for n in _BLOB_LEGACY_DIMS)
-    data = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    # native float32 whatever the chunks' byte order, as torch.from_numpy needs
+    data = np.concatenate(chunks or [np.zeros(0, np.float32)]).astype(np.float32, copy=False)
     if data.size != int(np.prod(shape)):
         raise CaffeFormatError(f'{reader.path}: {where}: {data.size} values for shape {shape}')
     return data.reshape(shape)
@@ -179,7 +179,8 @@ def _parse_layer(reader, span, field_ids, wanted):
         return name, []
     if wanted is not None and name not in wanted:
         return name, None
-    return name, [_parse_blob(reader, s, f'layer {name} blob {i}') for i, s in enumerate(blob_spans)]
+    return name, [_parse_blob(reader, span, f'layer {name} blob {i}')
+                  for i, span in enumerate(blob_spans)]
 
 
 def read_caffemodel(path, wanted=None):
@@ -207,7 +208,8 @@ def read_caffemodel(path, wanted=None):
 def _conv_tensors(path, name, blobs, cin, cout):
     """(weight (cout, cin, 3, 3), bias (cout,)) float32 arrays of one Caffe conv layer."""
     if len(blobs) != 2:
-        raise CaffeFormatError(f'{path}: layer {name} has {len(blobs)} blobs, expected weight and bias')
+        raise CaffeFormatError(f'{path}: layer {name} has {len(blobs)} blobs, '
+                               f'expected weight and bias')
     weight, bias = blobs
     if weight.shape != (cout, cin, 3, 3):
         raise CaffeFormatError(f'{path}: layer {name} weight has shape {weight.shape}, '
@@ -220,7 +222,8 @@ def _conv_tensors(path, name, blobs, cin, cout):
 def _fc_tensors(path, name, blobs, in_features):
     """(weight (out, in_features), bias (out,)) of an InnerProduct layer, legacy shapes allowed."""
     if len(blobs) != 2:
-        raise CaffeFormatError(f'{path}: layer {name} has {len(blobs)} blobs, expected weight and bias')
+        raise CaffeFormatError(f'{path}: layer {name} has {len(blobs)} blobs, '
+                               f'expected weight and bias')
     weight, bias = blobs
     out_features = bias.size
     if weight.size != out_features * in_features:
@@ -248,8 +251,8 @@ def minc_vgg16_arrays(path, include_fc=False):
                                f'{sorted(layers)} (is this the MINC VGG-16 model?)')
     arrays = {}
     for name, cin, cout in specs:
-        arrays[f'{name}.weight'], arrays[f'{name}.bias'] = _conv_tensors(path, name, layers[name],
-                                                                          cin, cout)
+        weight, bias = _conv_tensors(path, name, layers[name], cin, cout)
+        arrays[f'{name}.weight'], arrays[f'{name}.bias'] = weight, bias
     if include_fc:
         in_features = _VGG16_FC6_INPUTS
         for caffe_name, key in _FC_LAYERS.items():

@@ -14,7 +14,8 @@ def add_arguments(parser):
     parser.add_argument('--include-fc', action='store_true',
                         help='also convert fc6, fc7 and fc8-20 (as fc8); the feature loss needs '
                              'only the conv layers, and fc6 alone is ~400 MB')
-    parser.add_argument('--json', action='store_true', help='print the converted keys and shapes as JSON')
+    parser.add_argument('--json', action='store_true',
+                        help='print the converted keys and shapes as JSON')
 
 
 def run(args):
@@ -29,6 +30,6 @@ def run(args):
         print(json.dumps({'output': str(args.output),
                           'tensors': {k: list(v) for k, v in shapes.items()}}, indent=2))
     else:
-        count = sum(1 for k in shapes if k.endswith('.weight'))
-        print(f'wrote {args.output}: {count} layers ({", ".join(k.removesuffix(".weight") for k in shapes if k.endswith(".weight"))})')
+        layers = [key.removesuffix('.weight') for key in shapes if key.endswith('.weight')]
+        print(f'wrote {args.output}: {len(layers)} layers ({", ".join(layers)})')
     return 0

@@ -45,7 +45,8 @@ class AngularColorLoss(nn.Module):
         super().__init__()
         check_reduction(reduction)
         if eps <= 0 or not 0 < clamp < 1:
-            raise ValueError(f'AngularColorLoss needs eps > 0 and 0 < clamp < 1, got {eps}, {clamp}')
+            raise ValueError(f'AngularColorLoss needs eps > 0 and 0 < clamp < 1, '
+                             f'got {eps} and {clamp}')
         self.loss_weight = loss_weight
         self.reduction = reduction
         self.eps = float(eps)

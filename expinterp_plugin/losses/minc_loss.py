@@ -41,7 +41,8 @@ class MINCPerceptualLoss(nn.Module):
         super().__init__()
         check_reduction(reduction)
         if criterion not in _CRITERIA:
-            raise ValueError(f'Unsupported criterion {criterion!r}; choose from {sorted(_CRITERIA)}')
+            raise ValueError(f'Unsupported criterion {criterion!r}; '
+                             f'choose from {sorted(_CRITERIA)}')
         self.layer_weights = dict(layers or {'conv5_3': 1.0})
         self.criterion = criterion
         self.loss_weight = loss_weight

@@ -20,7 +20,8 @@ _REDUCTIONS = ('none', 'mean', 'sum')
 def check_reduction(reduction):
     """Raise a ValueError naming the supported modes for anything but none/mean/sum."""
     if reduction not in _REDUCTIONS:
-        raise ValueError(f'Unsupported reduction mode: {reduction}. Supported ones are: {_REDUCTIONS}')
+        raise ValueError(f'Unsupported reduction mode: {reduction}. '
+                         f'Supported ones are: {_REDUCTIONS}')
 
 
 @weighted_loss
