@@ -44,21 +44,30 @@ def exposure_times(args):
     return None
 
 
-def run(args):
-    from expinterp_plugin.exposure.crf import resolve_crf, save_crf
+def pair_times(args, dark_path, bright_path, dark, bright):
+    """(t_dark, t_bright, source): --times, EXIF, --exposures, else t_dark = 1 and the ratio
+    estimated from the images under a prior CRF (sRGB when the CRF itself is to be estimated)."""
+    import argparse
+    from expinterp_plugin.exposure.crf import resolve_crf
     from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
+    times = exposure_times(argparse.Namespace(dark=str(dark_path), bright=str(bright_path),
+                                              times=args.times, exposures=args.exposures))
+    if times is not None:
+        return times
+    levels = 256 if dark.dtype.itemsize == 1 else 65536
+    prior = resolve_crf('srgb' if str(args.crf).startswith('pair') else args.crf, levels)
+    return 1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio'
+
+
+def run(args):
+    from expinterp_plugin.exposure.crf import save_crf
     from expinterp_plugin.exposure.io import ImageError, read_image, to_dtype, write_image
     from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, resolve_pair_crf,
                                               validate_times)
     try:
         dark, bright = read_image(args.dark), read_image(args.bright)
         check_pair(dark, bright, args.dark, args.bright)
-        times = exposure_times(args)
-        if times is None:
-            levels = 256 if dark.dtype.itemsize == 1 else 65536
-            from_pair = args.crf == 'pair' or args.crf.startswith('pair:')
-            prior = resolve_crf('srgb' if from_pair else args.crf, levels)
-            times = (1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio')
+        times = pair_times(args, args.dark, args.bright, dark, bright)
         t_dark, t_bright, source = times
         t_target = validate_times(t_dark, t_bright, args.target)
         crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)

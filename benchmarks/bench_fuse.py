@@ -1,0 +1,290 @@
+"""Cost of `expinterp fuse` on large photos: seconds per megapixel and peak memory, on CPU.
+
+Prints one JSON object. Every case runs `expinterp fuse` end to end (read, CRF estimate from the
+pair, y0, network, Mertens fusion, atomic write) in a fresh child process, which reports its
+own peak RSS (VmHWM, see ``peak_rss_kb``) and the command's wall time, so the cases are
+measured side by side in one run and do not share memory:
+
+  model:        --model with a default-size DenoiseNet (options/hybrid.yml's network_g, random
+                weights saved as a BasicSR checkpoint in a temporary experiment folder), tiled
+                (--tile, --tile-pad), on a --crop of a real bracket (>= 2 MP by default);
+  imf_only:     --imf-only on the same crop (the model-driven y0 as the middle frame);
+  pair_only:    --pair-only on the same crop (plain Mertens of the two inputs);
+  imf_only_big: --imf-only on the pair resized to --big (6000x4000, 24 MP, by default).
+
+``model_24mp_estimate_s`` extrapolates the model case's s/MP to a 24 MP photo (tiles make the
+cost linear in the pixel count). ``seams`` measures the tiling's effect in-process: the
+network output tiled vs untiled (PSNR between them, max abs difference, and each one's PSNR
+against the real middle exposure) for a tiny DenoiseNet on a 1 MP crop and for the
+default-size DenoiseNet on --seam-crop (its channel attention pools globally, so tiles differ
+slightly from the whole image).
+
+Data: the Sony A6400 bracket of /work/shared/data/real-brackets (dark 1/125 s, middle 1/30 s,
+bright 1/8 s, 3008x2000), centre crops; a synthetic scene when that folder is absent.
+
+    python benchmarks/bench_fuse.py [--quick] [--crop 2048x1024] [--tile 512] [--big 6000x4000]
+"""
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BRACKETS = REPO.parent / 'shared' / 'data' / 'real-brackets'
+SEQUENCE = 'ntu_a6400_scene3'
+TRIPLET = (4, 6, 8)  # 1/125 s, 1/30 s, 1/8 s: 4 EV from dark to bright
+TINY_DENOISE = {'type': 'DenoiseNet', 'in_channels': 3, 'out_channels': 3, 'n_feat': 8,
+                'num_rrg': 1, 'num_dab': 1, 'reduction': 4}
+
+
+def size_arg(text):
+    width, height = (int(v) for v in text.lower().split('x'))
+    return width, height
+
+
+def real_triplet():
+    """(dark, mid, bright) RGB uint8 and their times from the shared brackets, or None."""
+    manifest = BRACKETS / 'manifest.json'
+    if not manifest.is_file():
+        return None
+    from expinterp_plugin.exposure.io import read_image
+    sequence = next(s for s in json.loads(manifest.read_text())['sequences']
+                    if s['id'] == SEQUENCE)
+    frames = [read_image(BRACKETS / sequence['folder'] / sequence['files'][i]) for i in TRIPLET]
+    times = [sequence['exposure_times_s'][i] for i in TRIPLET]
+    return frames, times, f'{SEQUENCE} frames {TRIPLET}'
+
+
+def synthetic_triplet(size):
+    """A procedural HDR scene exposed 2 EV apart through a gamma 2.2 response (RGB uint8)."""
+    from expinterp_plugin.exposure.io import to_dtype
+    from expinterp_plugin.exposure.synth import render_scene
+    radiance = render_scene(0, size)
+    times = [1 / 64, 1 / 16, 1 / 4]
+    frames = [to_dtype(np.clip(radiance * (t * 8), 0, 1) ** (1 / 2.2), np.uint8) for t in times]
+    return frames, times, f'synthetic scene {size[0]}x{size[1]}'
+
+
+def centre_crop(img, size):
+    width, height = size
+    h, w = img.shape[:2]
+    if width > w or height > h:
+        raise SystemExit(f'crop {width}x{height} is larger than the {w}x{h} source')
+    top, left = (h - height) // 2, (w - width) // 2
+    return np.ascontiguousarray(img[top:top + height, left:left + width])
+
+
+def write_experiment(folder, network, seed=0):
+    """A BasicSR-like experiment folder with random weights; returns the checkpoint path."""
+    import torch
+    import yaml
+    from basicsr.archs import build_network
+    opt = {'name': 'bench', 'model_type': 'HybridExposureModel', 'scale': 1,
+           'datasets': {'train': {'name': 'train', 'type': 'ExposureTripletDataset',
+                                  'dataroot': 'unused', 'mode': 'hybrid'}},
+           'network_g': dict(network)}
+    (folder / 'models').mkdir(parents=True)
+    (folder / 'bench.yml').write_text(yaml.safe_dump(opt))
+    torch.manual_seed(seed)
+    ckpt = folder / 'models' / 'net_g.pth'
+    torch.save({'params': build_network(network).state_dict()}, ckpt)
+    return ckpt
+
+
+def default_network():
+    """network_g of options/hybrid.yml: the paper's DenoiseNet (2,834,947 parameters)."""
+    import yaml
+    return yaml.safe_load((REPO / 'options' / 'hybrid.yml').read_text())['network_g']
+
+
+def run_child(kind, payload):
+    """This script as a child process doing ``kind`` with ``payload``; its last stdout line as
+    JSON. Children do all torch work, so the parent's RSS stays small: a child's ru_maxrss
+    starts from its parent's RSS at fork time."""
+    done = subprocess.run([sys.executable, __file__, '--child', kind, json.dumps(payload)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f'{kind} child {payload} failed:\n{done.stderr[-3000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child_fuse(argv):
+    """Run `expinterp ARGV --json` in this process; print its wall time and peak RSS."""
+    from expinterp_plugin.cli import main
+    captured = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(captured):
+        status = main(argv + ['--json'])
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(status)
+    summary = json.loads(captured.getvalue())
+    print(json.dumps({'seconds': round(seconds, 2), 'peak_rss_mb': round(peak_rss_kb() / 1024, 1),
+                      'pair_seconds': summary['pairs'][0]['seconds']}))
+
+
+def peak_rss_kb():
+    """This process's own peak resident set (kB): VmHWM of /proc/self/status.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used where VmHWM exists: Linux carries the
+    parent's peak over into a child's ru_maxrss through fork and exec (a parent that once held
+    400 MB made a 11 MB child report 407 MB here), while VmHWM belongs to the exec'd image.
+    """
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+
+
+def write_inputs(work, dark, bright, big_size):
+    """dark/bright.png (the crop) and dark/bright_big.png (resized to ``big_size``) in
+    ``work``; returns {name: (height, width)}. The big arrays are dropped on return."""
+    from expinterp_plugin.exposure.io import write_image
+    write_image(work / 'dark.png', dark)
+    write_image(work / 'bright.png', bright)
+    for name, img in (('dark_big', dark), ('bright_big', bright)):
+        write_image(work / f'{name}.png', cv2.resize(img, big_size, interpolation=cv2.INTER_LINEAR))
+    return {'crop': dark.shape[:2], 'big': (big_size[1], big_size[0])}
+
+
+def fuse_cases(work, shapes, times, tile, tile_pad, ckpt):
+    """The four `fuse` cases of the module docstring on the files of ``write_inputs``;
+    {name: result with s/MP}."""
+    common = ['--times', str(times[0]), str(times[2])]
+    pair = [str(work / 'dark.png'), str(work / 'bright.png')]
+    cases = {
+        'model': (pair + ['-o', str(work / 'model.png'), '--model', str(ckpt), '--tile',
+                          str(tile), '--tile-pad', str(tile_pad)], shapes['crop']),
+        'imf_only': (pair + ['-o', str(work / 'imf.png'), '--imf-only'], shapes['crop']),
+        'pair_only': (pair + ['-o', str(work / 'pair.png'), '--pair-only'], shapes['crop']),
+        'imf_only_big': ([str(work / 'dark_big.png'), str(work / 'bright_big.png'), '-o',
+                          str(work / 'imf_big.png'), '--imf-only'], shapes['big']),
+    }
+    results = {}
+    for name, (argv, shape) in cases.items():
+        result = run_child('fuse', ['fuse'] + argv + common)
+        megapixels = shape[0] * shape[1] / 1e6
+        result.update(size=f'{shape[1]}x{shape[0]}', megapixels=round(megapixels, 3),
+                      s_per_mp=round(result['seconds'] / megapixels, 3))
+        results[name] = result
+        print(f'{name}: {result}', file=sys.stderr)
+    return results
+
+
+def psnr(a, b):
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float('inf') if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def child_seams(spec):
+    """Tiled vs untiled output of a random-weight ``spec['network']`` (hybrid mode) on a centre
+    crop ``spec['size']`` of the bench data; prints the comparison as JSON."""
+    import torch
+    import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
+    from basicsr.archs import build_network
+    from expinterp_plugin.inference import Interpolator
+    frames, times, _ = bench_data(spec['source_size'])
+    dark, mid, bright = (centre_crop(f, spec['size']) for f in frames)
+    torch.manual_seed(0)
+    interp = Interpolator(build_network(spec['network']).eval())
+    run = dict(t_dark=times[0], t_bright=times[2], crf='pair', t_target=times[1])
+    started = time.perf_counter()
+    whole = interp(dark, bright, **run)
+    whole_s = time.perf_counter() - started
+    started = time.perf_counter()
+    tiled = interp(dark, bright, tile=spec['tile'], tile_pad=spec['tile_pad'], **run)
+    tiled_s = time.perf_counter() - started
+    gt = mid.astype(np.float32) / 255.0
+    y0 = interp.y0(dark, bright, **run)
+    keys = ('type', 'n_feat', 'num_rrg', 'num_dab')
+    print(json.dumps({
+        'network': {k: v for k, v in spec['network'].items() if k in keys},
+        'size': f'{dark.shape[1]}x{dark.shape[0]}', 'tile': spec['tile'],
+        'tile_pad': spec['tile_pad'],
+        'psnr_tiled_vs_untiled_db': round(psnr(tiled, whole), 2),
+        'max_abs_difference': float(np.abs(tiled - whole).max()),
+        'mean_abs_residual': float(np.abs(whole - y0).mean()),
+        'psnr_vs_real_mid_untiled_db': round(psnr(whole, gt), 4),
+        'psnr_vs_real_mid_tiled_db': round(psnr(tiled, gt), 4),
+        'untiled_s': round(whole_s, 2), 'tiled_s': round(tiled_s, 2)}))
+
+
+def child_setup(folder):
+    """Write the default-size network's experiment folder; print the checkpoint path."""
+    import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
+    print(json.dumps(str(write_experiment(Path(folder), default_network()))))
+
+
+def bench_data(source_size):
+    """(frames, times, description): the real bracket, else a synthetic one of source_size."""
+    return real_triplet() or synthetic_triplet(tuple(source_size))
+
+
+CHILDREN = {'fuse': child_fuse, 'seams': child_seams, 'setup': child_setup}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='small run: 512x384 crop, 3000x2000 big case, 256x256 seam crop')
+    parser.add_argument('--crop', type=size_arg, help='crop WxH for the model case '
+                        '(default 2048x1024, 2.1 MP)')
+    parser.add_argument('--big', type=size_arg, help='size of the big --imf-only case '
+                        '(default 6000x4000)')
+    parser.add_argument('--seam-crop', type=size_arg,
+                        help='crop for the default-size network\'s seam measurement '
+                        '(default 512x512)')
+    parser.add_argument('--tile', type=int, default=512, help='tile side (default 512)')
+    parser.add_argument('--tile-pad', type=int, default=32, help='tile context (default 32)')
+    parser.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return CHILDREN[args.child[0]](json.loads(args.child[1]))
+    crop = args.crop or ((512, 384) if args.quick else (2048, 1024))
+    big = args.big or ((3000, 2000) if args.quick else (6000, 4000))
+    seam_crop = args.seam_crop or ((256, 256) if args.quick else (512, 512))
+    tiny_crop = (512, 512) if args.quick else (1024, 1024)
+    source_size = [max(c[i] for c in (crop, seam_crop, tiny_crop)) for i in (0, 1)]
+
+    frames, times, data = bench_data(source_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shapes = write_inputs(work, centre_crop(frames[0], crop), centre_crop(frames[2], crop),
+                              big)
+        del frames
+        ckpt = run_child('setup', str(work / 'experiments' / 'bench'))
+        cases = fuse_cases(work, shapes, times, args.tile, args.tile_pad, ckpt)
+    seams = []
+    for network, size, tile in ((TINY_DENOISE, tiny_crop, 256),
+                                (default_network(), seam_crop, 128 if args.quick else 256)):
+        seams.append(run_child('seams', {'network': network, 'size': size, 'tile': tile,
+                                         'tile_pad': args.tile_pad,
+                                         'source_size': source_size}))
+        print(f'seams: {seams[-1]}', file=sys.stderr)
+    model = cases['model']
+    print(json.dumps({
+        'data': data, 'times_s': times, 'cpu_count': os.cpu_count(),
+        'load_average_1min_at_end': os.getloadavg()[0],
+        'tile': args.tile, 'tile_pad': args.tile_pad, 'cases': cases,
+        'model_vs_imf_only_time_ratio': round(model['seconds'] / cases['imf_only']['seconds'], 1),
+        'model_24mp_estimate_s': round(model['s_per_mp'] * 24, 1),
+        'seams': seams}, indent=2))
+
+
+if __name__ == '__main__':
+    main()

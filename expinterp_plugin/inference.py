@@ -1,0 +1,267 @@
+"""Full-resolution exposure interpolation with a trained network (DESIGN.md section 3).
+
+``load_interpolator(ckpt)`` rebuilds the network of a BasicSR training run from its option file
+and checkpoint; the returned ``Interpolator`` maps a dark/bright pair of any size to the medium
+exposure, output = y0 + f(lq) (hybrid and conditioned modes) or f(lq) (direct mode), where y0
+is the model-driven interpolation of the numeric core and lq is built per mode exactly as
+``ExposureTripletDataset`` builds it in training:
+
+    hybrid       lq = y0                    (3 channels)
+    conditioned  lq = y0 ‖ bright ‖ dark    (9 channels)
+    direct       lq = bright ‖ dark         (6 channels, no y0 added)
+
+Large photos run in tiles: each ``tile`` x ``tile`` block is fed with ``tile_pad`` pixels of
+context on every side (clamped at the image border), and only the block's own pixels of the
+result are kept (the tiling of Real-ESRGAN's inference). A fully convolutional network whose
+receptive field radius is at most ``tile_pad`` gives the untiled result exactly; layers that
+pool globally (DenoiseNet's channel attention) see per-tile statistics, so the two differ
+slightly (figures in benchmarks/bench_fuse.py). Memory is bounded by one tile's activations
+plus the full-size y0 and output canvases (float32, 12 bytes per pixel each) and the inputs.
+
+Arrays at this module's boundary: inputs RGB uint8/uint16 (H, W, 3) codes; outputs float32
+(H, W, 3) RGB in [0, 1].
+"""
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from basicsr.archs import build_network
+from basicsr.utils.options import ordered_yaml
+
+from expinterp_plugin.data.exposure_triplet_dataset import MODE_CHANNELS, codes_to_unit
+from expinterp_plugin.exposure.y0 import Y0Mapper, check_pair, resolve_pair_crf, validate_times
+from expinterp_plugin.models.hybrid_model import residual_from_options
+
+#: Checkpoint keys BasicSR's ``save_network`` uses, in order of preference.
+PARAM_KEYS = ('params_ema', 'params')
+
+
+def find_option_file(ckpt):
+    """The single ``*.yml`` of the experiment folder ``ckpt.parent.parent`` (where BasicSR
+    copies the training options next to ``models/``); FileNotFoundError naming what is
+    missing otherwise."""
+    folder = Path(ckpt).resolve().parent.parent
+    found = sorted(folder.glob('*.yml'))
+    if len(found) == 1:
+        return found[0]
+    names = ', '.join(p.name for p in found)
+    what = f'{len(found)} *.yml files ({names})' if found else 'no *.yml'
+    raise FileNotFoundError(f'{ckpt}: cannot find its training options: {what} in {folder} '
+                            '(BasicSR copies the option file there); pass the file with --opt')
+
+
+def read_options(opt):
+    """Training options as a dict: ``opt`` is a dict or a path to a BasicSR option YAML."""
+    if isinstance(opt, dict):
+        options, label = opt, 'the options'
+    else:
+        label = Path(opt)
+        if not label.is_file():
+            raise FileNotFoundError(f'{label}: option file not found')
+        with open(label, encoding='utf-8') as f:
+            options = yaml.load(f, Loader=ordered_yaml()[0])
+    if not isinstance(options, dict) or 'type' not in (options.get('network_g') or {}):
+        raise ValueError(f'{label}: not BasicSR options with a network_g section and its type')
+    return options
+
+
+def training_dataset_options(options):
+    """The dataset options the network was trained with: ``datasets.train``, else the first
+    dataset listed (a test option file), else {} (defaults: hybrid mode, xi 10/250, linear)."""
+    datasets = options.get('datasets') or {}
+    if 'train' in datasets:
+        return datasets['train']
+    return next(iter(datasets.values()), {})
+
+
+def load_state_dict(ckpt, device):
+    """The network weights of a checkpoint: BasicSR's {'params_ema' | 'params': state} or a bare
+    state dict; a ``module.`` prefix (DataParallel/DDP) is stripped."""
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f'{ckpt}: model checkpoint not found')
+    try:
+        content = torch.load(ckpt, map_location=device)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f'{ckpt}: not a readable torch checkpoint ({err})') from err
+    if not isinstance(content, dict):
+        raise ValueError(f'{ckpt}: not a state dict (got {type(content).__name__})')
+    state = next((content[k] for k in PARAM_KEYS if k in content), content)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f'{ckpt}: holds neither a state dict nor one under '
+                         f'{" or ".join(PARAM_KEYS)}')
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def load_interpolator(ckpt, opt=None, device='cpu'):
+    """An ``Interpolator`` for a trained network.
+
+    Args:
+        ckpt: a BasicSR ``net_g_*.pth`` (or any state dict file of ``network_g``).
+        opt: the training option YAML (path) or its dict; default the single ``*.yml`` in
+            ``ckpt.parent.parent`` (BasicSR's experiments/NAME/ beside models/).
+        device: torch device for the network ('cpu', 'cuda', 'cuda:1', ...).
+    The network is ``build_network(opt['network_g'])``; mode, xi_l, xi_u and imf come from the
+    training dataset options, ``residual`` as in ``HybridExposureModel``.
+    """
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f'{ckpt}: model checkpoint not found')
+    source = find_option_file(ckpt) if opt is None else opt
+    options = read_options(source)
+    label = source if not isinstance(source, dict) else 'the options'
+    dataset = training_dataset_options(options)
+    mode = dataset.get('mode', 'hybrid')
+    if mode not in MODE_CHANNELS:
+        raise ValueError(f'{label}: dataset mode {mode!r} not one of {", ".join(MODE_CHANNELS)}')
+    net = build_network(options['network_g'])
+    try:
+        net.load_state_dict(load_state_dict(ckpt, device), strict=True)
+    except RuntimeError as err:
+        raise ValueError(f'{ckpt} does not fit network_g of {label}: {err}') from err
+    net.to(device).eval()
+    return Interpolator(net, mode=mode, residual=residual_from_options(options),
+                        xi_l=dataset.get('xi_l', 10), xi_u=dataset.get('xi_u', 250),
+                        imf=dataset.get('imf', 'linear'), device=device,
+                        name=options['network_g']['type'])
+
+
+def tile_boxes(height, width, tile):
+    """(top, bottom, left, right) blocks of side ``tile`` covering an image, row by row; the
+    last row and column are narrower when the size is not a multiple. ``tile`` None: one box."""
+    if tile is None or tile <= 0:
+        return [(0, height, 0, width)]
+    return [(top, min(top + tile, height), left, min(left + tile, width))
+            for top in range(0, height, tile) for left in range(0, width, tile)]
+
+
+def padded_box(box, pad, height, width):
+    """``box`` grown by ``pad`` pixels on every side, clamped to the image."""
+    top, bottom, left, right = box
+    return max(top - pad, 0), min(bottom + pad, height), max(left - pad, 0), min(right + pad, width)
+
+
+def lq_block(mode, y0, dark, bright, box):
+    """Network input of one block, float32 (C, h, w) RGB [0, 1] planes, C = MODE_CHANNELS[mode].
+
+    y0: float32 (H, W, 3) [0, 1] (None in direct mode); dark, bright: RGB uint8/uint16 codes.
+    """
+    top, bottom, left, right = box
+    planes = []
+    if mode in ('hybrid', 'conditioned'):
+        planes.append(y0[top:bottom, left:right])
+    if mode in ('direct', 'conditioned'):
+        planes += [codes_to_unit(bright[top:bottom, left:right]),
+                   codes_to_unit(dark[top:bottom, left:right])]
+    return np.ascontiguousarray(np.concatenate(planes, axis=2).transpose(2, 0, 1))
+
+
+@dataclass
+class Interpolation:
+    """One interpolation: ``output`` and ``y0`` float32 (H, W, 3) RGB in [0, 1] (``y0`` None in
+    direct mode unless asked for), ``mapper`` the Y0Mapper used (its CRF, IMF tables and target
+    time; None when y0 was not computed)."""
+    output: np.ndarray
+    y0: np.ndarray = None
+    mapper: Y0Mapper = None
+
+
+class Interpolator:
+    """A trained network bound to its mode: (dark, bright) codes -> medium exposure.
+
+    Args:
+        net: a torch module mapping (1, C, h, w) float32 to (1, 3, h, w), C by ``mode``.
+        mode: 'hybrid', 'conditioned' or 'direct' (see the module docstring).
+        residual: add y0 to the network output (False only for direct mode in practice).
+        xi_l, xi_u, imf: y0 settings of the training data (8-bit threshold scale).
+        device: where ``net`` lives; name: for messages.
+    """
+
+    def __init__(self, net, mode='hybrid', residual=True, xi_l=10, xi_u=250, imf='linear',
+                 device='cpu', name=None):
+        if mode not in MODE_CHANNELS:
+            raise ValueError(f'mode {mode!r} not one of {", ".join(MODE_CHANNELS)}')
+        self.net, self.mode, self.residual = net, mode, residual
+        self.xi_l, self.xi_u, self.imf = xi_l, xi_u, imf
+        self.device = torch.device(device)
+        self.name = name or type(net).__name__
+
+    def __repr__(self):
+        return (f'Interpolator({self.name}, mode={self.mode}, residual={self.residual}, '
+                f'device={self.device})')
+
+    def mapper(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None):
+        """The Y0Mapper of a pair (CRF resolved or estimated, IMF tables built)."""
+        check_pair(dark, bright)
+        validate_times(t_dark, t_bright, t_target)
+        crf = resolve_pair_crf(crf, dark, bright, t_dark, t_bright)
+        return Y0Mapper(crf, t_dark, t_bright, t_target, self.xi_l, self.xi_u, self.imf)
+
+    def y0(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None):
+        """The model-driven part alone: y0 float32 (H, W, 3) RGB in [0, 1] with this model's
+        xi_l, xi_u and imf. dark, bright: RGB uint8/uint16 (H, W, 3); crf: as
+        ``interpolate_exposure`` ('pair', a preset, a path, a table or a CRF)."""
+        return self.mapper(dark, bright, t_dark, t_bright, crf, t_target)(dark, bright)
+
+    def __call__(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None, tile=None,
+                 tile_pad=32, progress=None):
+        """Medium exposure float32 (H, W, 3) RGB in [0, 1] of a dark/bright pair.
+
+        dark, bright: RGB uint8/uint16 (H, W, 3), same size; t_dark < t_bright in seconds;
+        t_target default sqrt(t_dark t_bright); tile: block side in pixels (None or 0: the whole
+        image at once); tile_pad: context pixels around each block; progress: wraps an iterable,
+        called as progress(it, total=N) (e.g. tqdm).
+        """
+        return self.interpolate(dark, bright, t_dark, t_bright, crf, t_target, tile, tile_pad,
+                                progress).output
+
+    def interpolate(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None, tile=None,
+                    tile_pad=32, progress=None, keep_y0=False):
+        """As ``__call__``, returning an ``Interpolation`` (output, y0, mapper). In direct mode
+        y0 is computed only with ``keep_y0`` (the network does not need it)."""
+        check_pair(dark, bright)
+        validate_times(t_dark, t_bright, t_target)
+        if tile_pad < 0:
+            raise ValueError(f'tile_pad must be >= 0, got {tile_pad}')
+        mapper = y0 = None
+        if self.mode != 'direct' or self.residual or keep_y0:
+            mapper = self.mapper(dark, bright, t_dark, t_bright, crf, t_target)
+            y0 = mapper(dark, bright)
+        canvas = self.network_output(dark, bright, y0, tile, tile_pad, progress)
+        if self.residual:
+            canvas += y0
+        np.clip(canvas, 0.0, 1.0, out=canvas)
+        return Interpolation(canvas, y0, mapper)
+
+    def network_output(self, dark, bright, y0, tile=None, tile_pad=32, progress=None):
+        """f(lq) over the whole image, float32 (H, W, 3), assembled block by block."""
+        height, width = dark.shape[:2]
+        canvas = np.empty((height, width, 3), np.float32)
+        boxes = tile_boxes(height, width, tile)
+        wrap = progress or (lambda it, **_: it)
+        with torch.inference_mode():
+            for box in wrap(boxes, total=len(boxes)):
+                outer = padded_box(box, tile_pad, height, width)
+                result = self.run_block(lq_block(self.mode, y0, dark, bright, outer))
+                top, bottom, left, right = box
+                inner = (slice(top - outer[0], bottom - outer[0]),
+                         slice(left - outer[2], right - outer[2]))
+                canvas[top:bottom, left:right] = result[inner]
+        return canvas
+
+    def run_block(self, lq):
+        """The network on one block: float32 (C, h, w) -> float32 (h, w, 3) on the CPU."""
+        batch = torch.from_numpy(lq)[None].to(self.device)
+        try:
+            out = self.net(batch)
+        except RuntimeError as err:
+            raise ValueError(f'{self.name} failed on a {self.mode}-mode input of shape '
+                             f'{tuple(batch.shape)}: {err}') from err
+        if out.shape[1:] != (3, *batch.shape[2:]):
+            raise ValueError(f'{self.name} maps lq {tuple(batch.shape)} to {tuple(out.shape)}; '
+                             'an interpolator must output 3 channels at scale 1')
+        return out[0].permute(1, 2, 0).float().cpu().numpy()
