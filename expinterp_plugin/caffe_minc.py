@@ -17,8 +17,6 @@ MINC (Bell et al., CVPR 2015) published its VGG-16 only in this format; ``conver
 writes the torch state dict that ``MINCVGG16Features`` loads.
 """
 import mmap
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -263,20 +261,15 @@ def minc_vgg16_arrays(path, include_fc=False):
 
 
 def save_state_dict_atomic(state, output):
-    """torch.save ``state`` to a temporary file beside ``output``, then rename it into place."""
+    """torch.save ``state`` to ``output`` through the package's atomic writer (temp + rename)."""
+    import io
+
     import torch
 
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f'.{output.name}.', suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from expinterp_plugin.exposure.io import atomic_write_bytes
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(output, buffer.getvalue())
 
 
 def convert_minc_vgg16(caffemodel, output, include_fc=False):
