@@ -1,18 +1,48 @@
-"""Scoring interpolation methods on a triplet-layout dataset with BasicSR's PSNR/SSIM.
+"""Scoring interpolation methods on a triplet-layout dataset (DESIGN.md sections 3 and 6).
 
-Each method predicts the middle exposure from the low (dark) and high (bright) frames only.
-Predictions are rounded to the inputs' bit depth before scoring, as a saved output would be.
+Each method predicts the middle exposure from the low (dark) and high (bright) frames only:
+
+- ``imf-linear`` / ``imf-sigmoid``: the model-driven y0 (linear-interpolation or double-sigmoid
+  IMF) with the CRF given by ``crf``;
+- ``geomean``: the model-free sqrt(dark * bright);
+- ``virtual2018``: the virtual image of the 2018 two-image fusion paper's public code;
+- ``model:CKPT``: a trained network (hybrid, conditioned or direct) through
+  ``expinterp_plugin.inference.load_interpolator``.
+
+Predictions are rounded to the inputs' bit depth before scoring, as a saved output would be, and
+scored against the real middle frame with BasicSR's PSNR/SSIM.
+
+With ``fusion=True`` every triplet also gets the multi-scale MEF-SSIM (Ma, Zeng, Wang, TIP 2015)
+of four Mertens fusions, always against the three real exposures (low, mid, high):
+
+- ``pair``: Mertens of (dark, bright) alone;
+- ``with_method``: Mertens of (dark, the method's prediction, bright);
+- ``with_virtual2018``: Mertens of (dark, 2018 virtual image, bright);
+- ``ceiling``: Mertens of (dark, real mid, bright).
+
+MEF-SSIM is defined on 8-bit images, so the fusion columns work on 8-bit copies of the frames
+(16-bit codes divided by 257 and rounded).
 """
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from expinterp_plugin.exposure.brackets import read_triplet_layout
 from expinterp_plugin.exposure.crf import load_crf
-from expinterp_plugin.exposure.io import read_image, to_dtype
+from expinterp_plugin.exposure.fusion import mertens_fuse
+from expinterp_plugin.exposure.io import atomic_write_bytes, read_image, to_dtype
+from expinterp_plugin.exposure.mef_ssim import mef_ssim
+from expinterp_plugin.exposure.prepare import resize_max_side
+from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
 from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf
 
-METHODS = ('imf-linear', 'imf-sigmoid', 'geomean')
+METHODS = ('imf-linear', 'imf-sigmoid', 'geomean', 'virtual2018')
+MODEL_PREFIX = 'model:'
+FUSION_COLUMNS = ('pair', 'with_method', 'with_virtual2018', 'ceiling')
+FUSION_HEADERS = {'pair': 'Mertens pair', 'with_method': '+ method',
+                  'with_virtual2018': '+ 2018 virtual', 'ceiling': '+ real mid'}
 
 
 def geometric_mean_image(dark, bright):
@@ -21,25 +51,100 @@ def geometric_mean_image(dark, bright):
     return (np.sqrt(dark.astype(np.float64) * bright) / peak).astype(np.float32)
 
 
+def to_uint8(img):
+    """RGB uint8/uint16 codes -> uint8 (16-bit codes / 257, rounded); uint8 returned as is."""
+    if img.dtype == np.uint8:
+        return img
+    return to_dtype(img.astype(np.float64) / np.iinfo(img.dtype).max, np.uint8)
+
+
+def virtual2018_image(dark, bright):
+    """The 2018 virtual image of RGB uint8/uint16 frames -> float32 (H, W, 3) in [0, 1].
+
+    The 2018 code works on 8-bit codes: 16-bit frames are reduced to 8 bit first.
+    """
+    return virtual_image_2018(to_uint8(dark), to_uint8(bright)).astype(np.float32) / 255.0
+
+
 def triplet_crf(triplet, crf_spec, dark, bright):
     """The CRF a method uses for one triplet: 'dataset' reads ROOT/crf/NAME.npy."""
     if crf_spec == 'dataset':
-        if triplet.crf is None:
-            raise FileNotFoundError(f'no crf/{triplet.name}.npy beside the dataset for --crf dataset')
-        return load_crf(triplet.crf)
+        return load_crf(dataset_crf_path(triplet))
     return resolve_pair_crf(crf_spec, dark, bright, triplet.t_low, triplet.t_high)
 
 
+def dataset_crf_path(triplet):
+    """ROOT/crf/NAME.npy of a triplet; FileNotFoundError when the dataset has none."""
+    if triplet.crf is None:
+        raise FileNotFoundError(f'no crf/{triplet.name}.npy beside the dataset for --crf dataset')
+    return triplet.crf
+
+
+def parse_method(method):
+    """'imf-linear' etc. -> (method, None); 'model:CKPT' -> ('model', Path(CKPT))."""
+    if method.startswith(MODEL_PREFIX):
+        ckpt = method[len(MODEL_PREFIX):]
+        if not ckpt:
+            raise ValueError('model: needs a checkpoint path, e.g. model:net_g_latest.pth')
+        return 'model', Path(ckpt)
+    if method not in METHODS:
+        raise ValueError(f'unknown method {method!r}; choose from {", ".join(METHODS)} or '
+                         f'{MODEL_PREFIX}CKPT')
+    return method, None
+
+
+@dataclass
+class Predictor:
+    """A method bound to its settings: ``predictor(triplet, dark, bright)`` -> the predicted
+    middle exposure, float32 (H, W, 3) in [0, 1], RGB, from RGB uint8/uint16 (H, W, 3) frames.
+
+    crf: a CRF spec (see ``resolve_pair_crf``) or 'dataset'; xi_l, xi_u: y0 weight thresholds
+    (8-bit scale) of the imf-* methods; interpolator: the loaded network of a model:CKPT method.
+    """
+    method: str
+    crf: object = 'pair'
+    xi_l: float = 10
+    xi_u: float = 250
+    interpolator: object = None
+    tile: int = None
+
+    def __call__(self, triplet, dark, bright):
+        if self.method == 'geomean':
+            return geometric_mean_image(dark, bright)
+        if self.method == 'virtual2018':
+            return virtual2018_image(dark, bright)
+        if self.method in ('imf-linear', 'imf-sigmoid'):
+            crf = triplet_crf(triplet, self.crf, dark, bright)
+            mapper = Y0Mapper(crf, triplet.t_low, triplet.t_high, triplet.t_mid,
+                              xi_l=self.xi_l, xi_u=self.xi_u, imf=self.method.split('-')[1])
+            return mapper(dark, bright)
+        crf = dataset_crf_path(triplet) if self.crf == 'dataset' else self.crf
+        return self.interpolator(dark, bright, triplet.t_low, triplet.t_high, crf=crf,
+                                 t_target=triplet.t_mid, tile=self.tile)
+
+
+def make_predictor(method, crf='pair', opt=None, device='cpu', xi_l=10, xi_u=250, tile=None):
+    """A ``Predictor`` for ``method`` (see the module docstring); loads a model:CKPT once.
+
+    opt: the training option YAML of a model checkpoint (only for model:CKPT).
+    """
+    kind, ckpt = parse_method(method)
+    if kind != 'model':
+        if opt is not None:
+            raise ValueError(f'--opt applies to {MODEL_PREFIX}CKPT methods only, not {method!r}')
+        return Predictor(kind, crf, xi_l, xi_u)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f'{ckpt}: model checkpoint not found')
+    if opt is not None and not Path(opt).is_file():
+        raise FileNotFoundError(f'{opt}: option file not found')
+    from expinterp_plugin.inference import load_interpolator
+    return Predictor('model', crf, xi_l, xi_u, load_interpolator(ckpt, opt=opt, device=device),
+                     tile)
+
+
 def predict(method, triplet, dark, bright, crf_spec='pair'):
-    """Predicted middle exposure, float32 (H, W, 3) in [0, 1], RGB."""
-    if method == 'geomean':
-        return geometric_mean_image(dark, bright)
-    if method in ('imf-linear', 'imf-sigmoid'):
-        crf = triplet_crf(triplet, crf_spec, dark, bright)
-        mapper = Y0Mapper(crf, triplet.t_low, triplet.t_high, triplet.t_mid,
-                          imf=method.split('-')[1])
-        return mapper(dark, bright)
-    raise ValueError(f'unknown method {method!r}; choose from {", ".join(METHODS)}')
+    """Predicted middle exposure, float32 (H, W, 3) in [0, 1], RGB (one-off; see Predictor)."""
+    return make_predictor(method, crf_spec)(triplet, dark, bright)
 
 
 def score(pred01, gt):
@@ -55,18 +160,120 @@ def score(pred01, gt):
     return float(psnr), float(ssim)
 
 
-def evaluate(root, method='imf-linear', crf='pair', progress=None):
-    """Score ``method`` on every triplet under ``root``; returns {'mean': .., 'triplets': [..]}."""
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
-    triplets = read_triplet_layout(root)
-    wrap = progress or (lambda it, **_: it)
-    rows = []
-    for t in wrap(triplets, total=len(triplets)):
-        dark, gt, bright = read_image(t.low), read_image(t.mid), read_image(t.high)
-        psnr, ssim = score(predict(method, t, dark, bright, crf), gt)
-        rows.append({'name': t.name, 'psnr': psnr, 'ssim': ssim})
+def check_fusion_columns(columns):
+    """ValueError unless ``columns`` is a non-empty selection of ``FUSION_COLUMNS``."""
+    unknown = set(columns) - set(FUSION_COLUMNS)
+    if unknown or not columns:
+        raise ValueError(f'fusion columns {list(columns)}: choose one or more of '
+                         f'{", ".join(FUSION_COLUMNS)}')
+
+
+def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSION_COLUMNS):
+    """MEF-SSIM (multi-scale) of the Mertens fusions named by ``columns`` (``FUSION_COLUMNS``).
+
+    dark, mid, bright: the real exposures, RGB uint8/uint16 (H, W, 3), min(H, W) >= 44;
+    prediction01: the method's middle exposure, float32 (H, W, 3) in [0, 1], RGB;
+    virtual01: the 2018 virtual image in the same form (computed here when None and needed).
+    Every fusion is scored against the sources (dark, mid, bright). Returns {column: float}.
+    """
+    check_fusion_columns(columns)
+    d8, m8, b8 = to_uint8(dark), to_uint8(mid), to_uint8(bright)
+    middles = {'with_method': lambda: to_dtype(prediction01, np.uint8),
+               'with_virtual2018': lambda: to_dtype(
+                   virtual2018_image(d8, b8) if virtual01 is None else virtual01, np.uint8),
+               'ceiling': lambda: m8}
+    sources = [d8, m8, b8]
+    scores = {}
+    for column in columns:
+        frames = [d8, b8] if column == 'pair' else [d8, middles[column](), b8]
+        scores[column] = mef_ssim(sources, mertens_fuse(frames))
+    return scores
+
+
+def load_triplet_frames(triplet, max_side=None):
+    """(dark, mid, bright) RGB uint8/uint16 (H, W, 3), each downscaled to ``max_side``."""
+    return tuple(resize_max_side(read_image(p), max_side)
+                 for p in (triplet.low, triplet.mid, triplet.high))
+
+
+def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS):
+    """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion."""
+    dark, gt, bright = load_triplet_frames(triplet, max_side)
+    prediction = predictor(triplet, dark, bright)
+    psnr, ssim = score(prediction, gt)
+    row = {'name': triplet.name, 'psnr': psnr, 'ssim': ssim}
+    if fusion:
+        virtual = prediction if getattr(predictor, 'method', None) == 'virtual2018' else None
+        row['mef_ssim'] = fusion_scores(dark, gt, bright, prediction, virtual, columns)
+    return row
+
+
+def mean_of_rows(rows, fusion=False):
+    """{'psnr', 'ssim'[, 'mef_ssim': {column: mean}]}; PSNR averages the finite values only
+    (a perfect prediction has infinite PSNR), and is inf when every one is infinite."""
     finite = [r['psnr'] for r in rows if math.isfinite(r['psnr'])]
     mean = {'psnr': float(np.mean(finite)) if finite else float('inf'),
             'ssim': float(np.mean([r['ssim'] for r in rows]))}
-    return {'root': str(root), 'method': method, 'crf': str(crf), 'count': len(rows),
-            'mean': mean, 'triplets': rows}
+    if fusion:
+        mean['mef_ssim'] = {c: float(np.mean([r['mef_ssim'][c] for r in rows]))
+                            for c in rows[0]['mef_ssim']}
+    return mean
+
+
+def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False, max_side=None,
+             opt=None, device='cpu', xi_l=10, xi_u=250, tile=None, predictor=None,
+             fusion_columns=FUSION_COLUMNS):
+    """Score ``method`` on every triplet under ``root``.
+
+    Args:
+        root: a triplet-layout folder (DESIGN.md section 4).
+        method: see the module docstring; crf: CRF spec or 'dataset' (ROOT/crf/NAME.npy).
+        progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
+        fusion: add the MEF-SSIM columns (``fusion_columns``, default all four);
+        max_side: downscale every frame (INTER_AREA) first.
+        opt, device, tile: for model:CKPT (training options, torch device, inference tile).
+        xi_l, xi_u: y0 weight thresholds for the imf-* methods (8-bit scale).
+        predictor: a callable (triplet, dark, bright) -> float32 [0, 1] RGB used instead of
+            building one from ``method`` (which then only labels the result).
+    Returns {'root', 'method', 'crf', 'max_side', 'fusion', 'count', 'mean', 'triplets'}:
+    ``mean`` and each row of ``triplets`` as ``mean_of_rows`` / ``evaluate_triplet``.
+    """
+    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
+    if max_side is not None and max_side < 1:
+        raise ValueError(f'max_side must be a positive number of pixels, got {max_side}')
+    if fusion:
+        check_fusion_columns(fusion_columns)
+    triplets = read_triplet_layout(root)
+    if predictor is None:
+        predictor = make_predictor(method, crf, opt, device, xi_l, xi_u, tile)
+    wrap = progress or (lambda it, **_: it)
+    rows = [evaluate_triplet(predictor, t, fusion, max_side, fusion_columns)
+            for t in wrap(triplets, total=len(triplets))]
+    return {'root': str(root), 'method': method, 'crf': str(crf), 'max_side': max_side,
+            'fusion': bool(fusion), 'count': len(rows), 'mean': mean_of_rows(rows, fusion),
+            'triplets': rows}
+
+
+def _markdown_cells(name, values, columns):
+    cells = [name, f'{values["psnr"]:.2f}', f'{values["ssim"]:.4f}']
+    cells += [f'{values["mef_ssim"][c]:.4f}' for c in columns]
+    return '| ' + ' | '.join(cells) + ' |'
+
+
+def markdown_table(result):
+    """A Markdown table of an ``evaluate`` result: a caption line, then one row per triplet
+    and a final **mean** row (PSNR dB, SSIM, and the MEF-SSIM columns with fusion)."""
+    columns = list(result['mean'].get('mef_ssim', {})) if result['fusion'] else []
+    headers = ['scene', 'PSNR (dB)', 'SSIM'] + [f'MEF-SSIM {FUSION_HEADERS[c]}' for c in columns]
+    side = f', max side {result["max_side"]} px' if result.get('max_side') else ''
+    lines = [f'`{result["method"]}` (CRF {result["crf"]}) on {result["root"]}: '
+             f'{result["count"]} triplets{side}', '',
+             '| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
+    lines += [_markdown_cells(r['name'], r, columns) for r in result['triplets']]
+    lines.append(_markdown_cells('**mean**', result['mean'], columns))
+    return '\n'.join(lines) + '\n'
+
+
+def write_markdown(path, result):
+    """Write ``markdown_table(result)`` to ``path`` atomically (temp file, then rename)."""
+    atomic_write_bytes(path, markdown_table(result).encode())

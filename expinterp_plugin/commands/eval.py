@@ -1,35 +1,69 @@
-"""`expinterp eval`: PSNR/SSIM of an interpolation method over a triplet-layout dataset."""
+"""`expinterp eval`: PSNR/SSIM of an interpolation method over a triplet-layout dataset, and
+with --fusion the MEF-SSIM of Mertens fusions with and without the interpolated frame."""
 from expinterp_plugin.commands._common import add_crf_argument, fail, print_json, progress
 
 NAME = 'eval'
-HELP = 'score the middle exposure predicted from low+high against the real one (PSNR/SSIM)'
+HELP = ('score the middle exposure predicted from low+high against the real one (PSNR/SSIM; '
+        'MEF-SSIM of the fusions with --fusion)')
 
 
 def add_arguments(parser):
     parser.add_argument('root', help='triplet-layout folder (low/ mid/ high/ exposures.txt)')
-    parser.add_argument('--method', default='imf-linear',
+    parser.add_argument('--method', default='imf-linear', metavar='METHOD',
                         help='imf-linear (proposed y0), imf-sigmoid (double-sigmoid baseline), '
-                        'geomean (model-free sqrt(dark*bright))')
+                        'geomean (model-free sqrt(dark*bright)), virtual2018 (the 2018 fusion '
+                        'paper\'s virtual image), model:CKPT (a trained network; hybrid, '
+                        'conditioned or direct per its options) (default: imf-linear)')
+    parser.add_argument('--opt', metavar='YML',
+                        help='training option file of a model:CKPT (network and dataset mode)')
     add_crf_argument(parser)
-    parser.epilog = "--crf also accepts 'dataset': the per-scene ROOT/crf/NAME.npy tables."
+    parser.add_argument('--fusion', action='store_true',
+                        help='also MEF-SSIM (multi-scale, against the real low/mid/high) of '
+                        'Mertens on the pair, with the method\'s frame, with the 2018 virtual '
+                        'image and with the real middle frame')
+    parser.add_argument('--max-side', type=int, metavar='N',
+                        help='downscale every frame (INTER_AREA) so its long side is at most N')
+    parser.add_argument('--xi-l', type=float, default=10,
+                        help='y0 dark-weight threshold, 8-bit scale (imf-* methods; default 10)')
+    parser.add_argument('--xi-u', type=float, default=250,
+                        help='y0 bright-weight threshold, 8-bit scale (imf-* methods; '
+                        'default 250)')
+    parser.add_argument('--device', default='cpu', help='torch device for model:CKPT')
+    parser.add_argument('--tile', type=int, metavar='PX',
+                        help='model:CKPT inference in tiles of PX pixels (large photos)')
+    parser.add_argument('--markdown', metavar='FILE',
+                        help='also write a Markdown table (per triplet and mean) to FILE')
     parser.add_argument('--json', action='store_true', help='print one JSON object')
+    parser.epilog = "--crf also accepts 'dataset': the per-scene ROOT/crf/NAME.npy tables."
+
+
+def print_text(result):
+    rows = result['triplets'] + [dict(result['mean'], name='mean')]
+    width = max(len(r['name']) for r in rows)
+    for r in rows:
+        line = f"{r['name']:<{width}}  PSNR {r['psnr']:6.2f} dB  SSIM {r['ssim']:.4f}"
+        if result['fusion']:
+            m = r['mef_ssim']
+            line += (f"  MEF-SSIM pair {m['pair']:.4f} +method {m['with_method']:.4f} "
+                     f"+virtual2018 {m['with_virtual2018']:.4f} +real mid {m['ceiling']:.4f}")
+        print(line)
+    print(f"({result['count']} triplets, {result['method']}, crf {result['crf']})")
 
 
 def run(args):
-    from expinterp_plugin.evaluation import evaluate
+    from expinterp_plugin.evaluation import evaluate, write_markdown
     from expinterp_plugin.exposure.io import ImageError
     try:
         result = evaluate(args.root, args.method, args.crf,
-                          progress=lambda it, total: progress(it, total, 'triplets', args.json))
-    except (ImageError, ValueError, FileNotFoundError) as err:
+                          progress=lambda it, total: progress(it, total, 'triplets', args.json),
+                          fusion=args.fusion, max_side=args.max_side, opt=args.opt,
+                          device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile)
+        if args.markdown:
+            write_markdown(args.markdown, result)
+    except (ImageError, ValueError, OSError) as err:
         return fail(str(err))
     if args.json:
         print_json(result)
-        return 0
-    width = max(len(r['name']) for r in result['triplets'])
-    for r in result['triplets']:
-        print(f"{r['name']:<{width}}  PSNR {r['psnr']:6.2f} dB  SSIM {r['ssim']:.4f}")
-    m = result['mean']
-    print(f"{'mean':<{width}}  PSNR {m['psnr']:6.2f} dB  SSIM {m['ssim']:.4f}  "
-          f"({result['count']} triplets, {args.method}, crf {args.crf})")
+    else:
+        print_text(result)
     return 0
