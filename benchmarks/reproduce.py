@@ -42,7 +42,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,7 +51,7 @@ import numpy as np
 import yaml
 
 from expinterp_plugin.evaluation import FUSION_COLUMNS, evaluate
-from expinterp_plugin.exposure.io import atomic_write_bytes, write_image
+from expinterp_plugin.exposure.io import atomic_directory, atomic_write_bytes, write_image
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = REPO / 'options' / 'repro'
@@ -170,19 +169,11 @@ def make_data(data, profile, real, test_bracket, train_brackets=None, overwrite=
     if data.exists() and any(data.iterdir()) and not (overwrite and stamp.is_file()):
         raise SystemExit(f'{data}: holds other data (settings differ or not made here); '
                          'use --overwrite (for data made here) or another --data')
-    data.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{data.name}.', dir=data.parent))
-    try:
+    with atomic_directory(data) as tmp:
         summary = write_data(tmp, profile, real, settings['train_brackets'],
                              test_bracket if brackets else None)
         report = {'settings': settings, 'summary': summary}
         (tmp / 'settings.json').write_text(json.dumps(report, indent=2))
-        if data.exists():
-            shutil.rmtree(data)
-        os.replace(tmp, data)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
 
 

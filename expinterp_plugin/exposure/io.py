@@ -4,8 +4,10 @@ Boundary convention: every image that crosses this module is a numpy array HxWx3
 order with dtype uint8 (codes 0..255) or uint16 (codes 0..65535). OpenCV's BGR order never
 leaks out of here.
 """
+import contextlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -60,6 +62,27 @@ def atomic_write_bytes(path, data):
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(dst):
+    """Yield a temporary sibling folder that replaces ``dst`` when the block succeeds.
+
+    On any error the temporary folder is removed and ``dst`` is left as it was, so an
+    interrupted run never leaves a half-written data set behind.
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dst.name}.', dir=dst.parent))
+    try:
+        os.chmod(tmp, default_file_mode() | 0o111)
+        yield tmp
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

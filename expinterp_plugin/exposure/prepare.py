@@ -6,9 +6,6 @@ Each (dark, mid, bright) triplet with the requested EV spread becomes one scene 
 before cropping: from the dark/bright pair only (``crf='pair'``, the honest setting for
 evaluating interpolation) or from every frame of the bracket (``crf='bracket'``).
 """
-import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import numpy as np
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
 from expinterp_plugin.exposure.crf import resolve_crf, save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
-from expinterp_plugin.exposure.io import (ImageError, atomic_write_bytes, default_file_mode,
+from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
                                           read_image, write_image)
 
 
@@ -135,10 +132,7 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)
     if not jobs:
         raise ImageError(f'{src}: no {ev} EV triplets with a geometric-mean middle frame')
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dst.name}.', dir=dst.parent))
-    try:
-        os.chmod(tmp, default_file_mode() | 0o111)
+    with atomic_directory(dst) as tmp:
         for job in jobs:
             job['dst'] = str(tmp)
         wrap = progress or (lambda it, **_: it)
@@ -152,11 +146,5 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
         atomic_write_bytes(tmp / 'exposures.txt', (header + '\n'.join(lines) + '\n').encode())
         if lmdb_writer is not None:
             lmdb_writer(tmp, [line.split()[0] for line in lines])
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {'root': str(dst), 'triplets': len(jobs), 'samples': len(lines),
             'scenes': sorted({j['name'] for j in jobs}), 'lmdb': lmdb_writer is not None}
