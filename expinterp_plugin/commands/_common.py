@@ -26,3 +26,14 @@ def fail(message):
     """Print an error for the user and return the exit status 2."""
     print(f'expinterp: error: {message}', file=sys.stderr)
     return 2
+
+
+def add_time_arguments(parser):
+    """--times, --exposures, --target and --crf: how a pair's exposures are known."""
+    parser.add_argument('--times', nargs=2, type=float, metavar=('T_DARK', 'T_BRIGHT'),
+                        help='exposure times in seconds (default: EXIF, then --exposures, '
+                        'else the ratio is estimated)')
+    parser.add_argument('--exposures', metavar='FILE',
+                        help='a "FILENAME SECONDS" list holding the inputs\' times')
+    parser.add_argument('--target', type=float, help='target time (default sqrt(t_dark t_bright))')
+    add_crf_argument(parser)

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from expinterp_plugin.commands._common import add_crf_argument, fail, print_json, progress
+from expinterp_plugin.commands._common import add_time_arguments, fail, print_json, progress
 from expinterp_plugin.commands.y0 import pair_times
 
 NAME = 'interpolate'
@@ -27,13 +27,7 @@ def add_pair_arguments(parser):
                         '(paired with DARK\'s files in sorted order)')
     parser.add_argument('-o', '--output', required=True,
                         help='output image (inputs\' bit depth), or a folder for folder inputs')
-    parser.add_argument('--times', nargs=2, type=float, metavar=('T_DARK', 'T_BRIGHT'),
-                        help='exposure times in seconds, for every pair (default: EXIF, then '
-                        '--exposures, else the ratio is estimated)')
-    parser.add_argument('--exposures', metavar='FILE',
-                        help='a "FILENAME SECONDS" list holding the inputs\' times')
-    parser.add_argument('--target', type=float, help='target time (default sqrt(t_dark t_bright))')
-    add_crf_argument(parser)
+    add_time_arguments(parser)
 
 
 def add_model_argument(container, required):

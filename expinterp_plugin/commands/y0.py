@@ -1,7 +1,7 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
 from pathlib import Path
 
-from expinterp_plugin.commands._common import add_crf_argument, fail, print_json
+from expinterp_plugin.commands._common import add_time_arguments, fail, print_json
 
 NAME = 'y0'
 HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a dark/bright pair'
@@ -11,13 +11,7 @@ def add_arguments(parser):
     parser.add_argument('dark', help='short exposure (8- or 16-bit image)')
     parser.add_argument('bright', help='long exposure, same size and bit depth')
     parser.add_argument('-o', '--output', required=True, help='output image (inputs\' bit depth)')
-    parser.add_argument('--times', nargs=2, type=float, metavar=('T_DARK', 'T_BRIGHT'),
-                        help='exposure times in seconds (default: EXIF, then --exposures, '
-                        'else the ratio is estimated)')
-    parser.add_argument('--exposures', metavar='FILE',
-                        help='a "FILENAME SECONDS" list holding the two inputs\' times')
-    parser.add_argument('--target', type=float, help='target time (default sqrt(t_dark t_bright))')
-    add_crf_argument(parser)
+    add_time_arguments(parser)
     parser.add_argument('--imf', choices=('linear', 'sigmoid'), default='linear',
                         help='F by linear interpolation (proposed) or double-sigmoid fit')
     parser.add_argument('--xi-l', type=float, default=10, help='dark weight threshold xi_L')
