@@ -99,54 +99,84 @@ def _powers(m, degree):
     return np.stack([m**n for n in range(1, degree + 1)], axis=-1)
 
 
-def _solve_polynomial(m_short, m_long, ratio, degree, prior_weight, prior_gamma):
-    """Coefficients c_1..c_N of f(M) = sum c_n M^n with f(1) = 1 (Mitsunaga & Nayar 1999).
+def _solve_polynomial(m_short, m_long, ratio, degree, prior_weight, prior_gamma, black=0.0):
+    """Coefficients c_1..c_N of f and the fit's residual, with f(1) = 1 (Mitsunaga & Nayar 1999).
 
-    Minimises mean_i (w_i (f(m_long_i) - R_i f(m_short_i)))^2 with w_i = 1 / (R_i m_short_i),
-    so that dark and bright correspondences count by relative error, plus
-    ``prior_weight^2 * sum_grid (f(M) - M^prior_gamma)^2`` on 257 grid points: a weak pull
-    towards a gamma curve that decides the shape where the pair carries no information (very
-    dark or heavily clipped pairs) and is negligible elsewhere. f(1) = 1 is imposed exactly by
-    substituting c_N = 1 - sum_{n<N} c_n.
+    The inverse response is f((M - black) / (1 - black)) = sum c_n x^n on codes above the black
+    level (x clipped at 0 below it). Minimises mean_i (w_i (f(m_long_i) - R_i f(m_short_i)))^2
+    with w_i = 1 / (R_i m_short_i), so that dark and bright correspondences count by relative
+    error, plus ``prior_weight^2 * sum_grid (f(x) - x^prior_gamma)^2`` on 257 grid points: a
+    weak pull towards a gamma curve that decides the shape where the pair carries no
+    information (very dark or heavily clipped pairs) and is negligible elsewhere. f(1) = 1 is
+    imposed exactly by substituting c_N = 1 - sum_{n<N} c_n. The weights do not depend on
+    ``black``, so residuals for different black levels compare the same correspondences.
     """
-    rows = _powers(m_long, degree) - ratio[:, None] * _powers(m_short, degree)
+    def above_black(m):
+        return np.clip((m - black) / (1.0 - black), 0.0, None)
+
+    rows = _powers(above_black(m_long), degree) - ratio[:, None] * _powers(above_black(m_short),
+                                                                           degree)
     rows *= (1.0 / (ratio * np.maximum(m_short, 1e-3)))[:, None] / np.sqrt(max(len(ratio), 1))
-    targets = np.zeros(len(ratio))
     grid = np.linspace(0.0, 1.0, 257)
     rows = np.vstack([rows, prior_weight * _powers(grid, degree)])
-    targets = np.concatenate([targets, prior_weight * grid**prior_gamma])
+    targets = np.concatenate([np.zeros(len(ratio)), prior_weight * grid**prior_gamma])
     lhs = rows[:, :-1] - rows[:, -1:]
     rhs = targets - rows[:, -1]
     coef, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-    return np.append(coef, 1.0 - coef.sum())
+    coef = np.append(coef, 1.0 - coef.sum())
+    return coef, float(np.sum((rows @ coef - targets)**2))
 
 
 def fit_polynomial_crf(images, times, degree=3, prior_weight=0.1, prior_gamma=2.2, low=0.03,
-                       high=0.95):
-    """Polynomial inverse response fitted to histogram correspondences of all exposure pairs.
+                       high=0.95, black_max=0.1):
+    """Polynomial inverse response with a black level, fitted to histogram correspondences.
+
+    Codes at or below the black level ``b`` record no light: F^-1(z) = 0 there, and F maps
+    zero irradiance to ``b`` rather than to code 0. Film fog (the Debevec memorial scans sit at
+    codes 13-17 where the scene is black) and lifted JPEG blacks need it; without it the
+    polynomial, pinned at F^-1(0) = 0, maps fog to black and a dark pair's interpolated frame
+    loses the fog level the real frame keeps. One ``b`` serves all channels: it is the value on
+    the grid 0, 1/255, ..., ``black_max`` minimising the summed least-squares residual of the
+    three channels' fits (digital cameras come out at 0).
 
     Defaults were chosen on the 23 four-EV triplets of the shared real brackets (pair only,
     images <= 1024 px; README table): degree 3 without a constant term, prior 0.1 towards
-    gamma 2.2, codes used in [0.03, 0.95] of full scale.
+    gamma 2.2, codes used in [0.03, 0.95] of full scale, black level searched up to 0.1.
 
     Args:
         images, times: stack sorted by time (see ``estimate_crf``), uint8 or uint16.
         degree: polynomial order N.
         prior_weight, prior_gamma: strength and exponent of the gamma-curve prior.
         low, high: usable normalised code range (noise floor, clipping).
+        black_max: largest black level searched, as a fraction of full scale (0: none).
     Returns:
         CRF (levels of the images' bit depth). Where the polynomial is not increasing (it can
-        dip near black) the table is made strictly increasing by a running maximum.
+        dip near black) the table is made strictly increasing by a running maximum; codes at
+        or below the black level continue the table downwards by a factor 4 per 8-bit code
+        step, so that an IMF maps them to about the black level instead of clamping them to 0.
     """
+    if not 0.0 <= black_max < 0.5:
+        raise ValueError(f'black_max must lie in [0, 0.5), got {black_max}')
     levels = np.iinfo(images[0].dtype).max + 1
-    m = np.arange(levels, dtype=np.float64) / (levels - 1)
+    correspondences = exposure_correspondences(images, times, low, high)
+    best = None
+    for black in np.arange(int(round(black_max * 255)) + 1) / 255.0:
+        fits = [_solve_polynomial(*corr, degree, prior_weight, prior_gamma, black)
+                for corr in correspondences]
+        residual = sum(r for _, r in fits)
+        if best is None or residual < best[0]:
+            best = (residual, black, [coef for coef, _ in fits])
+    _, black, coefs = best
+    first_lit = int(np.floor(black * (levels - 1))) + 1
+    x = np.clip((np.arange(levels, dtype=np.float64) / (levels - 1) - black) / (1.0 - black),
+                0.0, None)[first_lit:]
+    below = np.arange(first_lit, 0, -1) * (np.log(4.0) * 255 / (levels - 1))
     g = np.empty((levels, 3))
-    for c, (m_short, m_long, ratio) in enumerate(exposure_correspondences(images, times, low,
-                                                                           high)):
-        coef = _solve_polynomial(m_short, m_long, ratio, degree, prior_weight, prior_gamma)
-        inverse = _powers(m, degree) @ coef
-        floor = 0.25 * max(inverse[1], 1e-6) if inverse[1] > 0 else 1e-6
-        g[:, c] = np.log(np.maximum.accumulate(np.maximum(inverse, floor)))
+    for c, coef in enumerate(coefs):
+        inverse = _powers(x, degree) @ coef
+        floor = 0.25 * inverse[0] if inverse[0] > 0 else 1e-6
+        lit = np.log(np.maximum.accumulate(np.maximum(inverse, floor)))
+        g[:, c] = np.concatenate([lit[0] - below, lit])
     return CRF(strictly_increasing(g), name='polynomial')
 
 
