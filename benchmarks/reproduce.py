@@ -13,7 +13,7 @@ Usage (from the repository root):
     python benchmarks/reproduce.py --data-only # only the data, for options/repro/*.yml by hand
 Options: --out DIR (results/repro), --data DIR (datasets/repro), --real DIR (the shared real
 brackets), --test-bracket NAME, --train-brackets NAMES, --minc-weights PATH, --seeds N,
---iters N, --jobs N, --overwrite.
+--iters N, --val-freq N, --jobs N, --overwrite.
 
 Data (made with the project's own commands):
 - ``expinterp synth``: procedural scenes with a known CRF (crf/NAME.npy); train and val splits;
@@ -538,6 +538,8 @@ def parse_args(argv=None):
                         'for the L_f rows; without it they are skipped')
     parser.add_argument('--seeds', type=int, help='seeds of the curve models (mode default)')
     parser.add_argument('--iters', type=int, help='training iterations (mode default)')
+    parser.add_argument('--val-freq', type=int,
+                        help='validation (curve point) every N iterations (mode default)')
     parser.add_argument('--jobs', type=int, default=min(os.cpu_count() or 1, 8),
                         help='training runs in parallel (default: CPU count, at most 8)')
     parser.add_argument('--data-only', action='store_true', help='make the data and stop')
@@ -576,7 +578,8 @@ def main(argv=None):
     started = time.perf_counter()
     mode = 'smoke' if args.smoke else 'quick' if args.quick else 'full'
     profile = dict(PROFILES[mode])
-    profile.update({k: v for k, v in (('seeds', args.seeds), ('iters', args.iters)) if v})
+    profile.update({k: v for k, v in (('seeds', args.seeds), ('iters', args.iters),
+                                      ('val_freq', args.val_freq)) if v})
     if args.minc_weights and not Path(args.minc_weights).is_file():
         raise SystemExit(f'--minc-weights {args.minc_weights}: no such file')
     out = Path(args.out).resolve()

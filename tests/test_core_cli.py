@@ -179,12 +179,15 @@ def test_calibrate_without_times_exits_2(tmp_path):
 
 
 @pytest.mark.slow  # imports BasicSR and so torch: about 8 s of CPU before any work
-def test_prepare_lmdb_holds_the_keys_of_exposures_txt(tmp_path):
+@pytest.mark.parametrize('codec, magic', [(None, b'\x89PNG'), ('png', b'\x89PNG'),
+                                          ('ppm', b'P6')])
+def test_prepare_lmdb_holds_the_keys_of_exposures_txt(tmp_path, codec, magic):
     import cv2
     import lmdb
     write_bracket(tmp_path / 'src' / 'scene', render_frames(size=(48, 36)))
+    codec_args = [] if codec is None else ['--lmdb-codec', codec]
     rc, out, err = run_cli(['prepare', tmp_path / 'src', tmp_path / 'out', '--lmdb', '--crop', 24,
-                            '--json'])
+                            '--json', *codec_args])
     assert rc == 0, err
     summary = json.loads(out)
     assert summary['lmdb'] is True and summary['samples'] == 4
@@ -196,8 +199,9 @@ def test_prepare_lmdb_holds_the_keys_of_exposures_txt(tmp_path):
         with env.begin() as txn:
             keys = [k.decode() for k, _ in txn.cursor()]
             assert sorted(keys) == listed
-            stored = cv2.imdecode(np.frombuffer(txn.get(listed[0].encode()), np.uint8),
-                                  cv2.IMREAD_UNCHANGED)
+            value = txn.get(listed[0].encode())
+            assert value.startswith(magic)
+            stored = cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_UNCHANGED)
         env.close()
         on_disk = read_image(tmp_path / 'out' / frame / f'{listed[0]}.png')
         assert np.array_equal(stored[..., ::-1], on_disk)

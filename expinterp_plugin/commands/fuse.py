@@ -77,7 +77,10 @@ def run(args):
         else:
             middle, y0, mapper, times = middle_frame(dark_path, bright_path, dark, bright, batch,
                                                      figure is not None)
-            fused = mertens_fuse([bright, to_dtype(middle, dark.dtype), dark])
+            # Only integer frames stay alive through the fusion, the memory peak of a large pair.
+            middle = to_dtype(middle, dark.dtype)
+            y0 = to_dtype(y0, dark.dtype) if figure is not None else None
+            fused = mertens_fuse([bright, middle, dark])
             panels = [('dark', dark), ('y0', y0)]
             if method == 'model':
                 panels.append(('output', middle))

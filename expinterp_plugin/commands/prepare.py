@@ -15,6 +15,10 @@ def add_arguments(parser):
     parser.add_argument('dst', help='output root (must not exist or be empty)')
     parser.add_argument('--lmdb', action='store_true',
                         help="also write {low,mid,high}.lmdb with BasicSR's LMDB utilities")
+    parser.add_argument('--lmdb-codec', choices=('png', 'ppm'), default='png',
+                        help="--lmdb values: 'png' (BasicSR's own format) or 'ppm' "
+                        '(uncompressed, 2-3x larger, decoded ~20x faster: whole-frame random '
+                        'crops at several hundred per second per worker)')
     parser.add_argument('--crop', type=int, help='cut sub-images of this size (keys NAME_sNNN)')
     parser.add_argument('--step', type=int, help='stride between sub-images (default: --crop)')
     parser.add_argument('--max-side', type=int, help='downscale (INTER_AREA) to this long side')
@@ -40,6 +44,15 @@ def _basicsr_lmdb_writer(root, keys):
                                 [f'{k}.png' for k in keys], keys, multiprocessing_read=False)
 
 
+def _ppm_lmdb_writer(root, keys):
+    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
+    from expinterp_plugin.data.exposure_triplet_dataset import write_triplet_lmdbs
+    write_triplet_lmdbs(root, keys, codec='ppm')
+
+
+LMDB_WRITERS = {'png': _basicsr_lmdb_writer, 'ppm': _ppm_lmdb_writer}
+
+
 def run(args):
     from expinterp_plugin.exposure.io import ImageError
     from expinterp_plugin.exposure.prepare import prepare_triplets
@@ -49,7 +62,7 @@ def run(args):
         summary = prepare_triplets(
             args.src, args.dst, max_side=args.max_side, crop=args.crop, step=args.step,
             crf=args.crf, ev=args.ev, ev_tol=args.ev_tol, mid_tol=args.mid_tol,
-            lmdb_writer=_basicsr_lmdb_writer if args.lmdb else None, workers=args.workers,
+            lmdb_writer=LMDB_WRITERS[args.lmdb_codec] if args.lmdb else None, workers=args.workers,
             overwrite=args.overwrite,
             progress=lambda it, total: progress(it, total, 'triplets', disable=args.json))
     except (ImageError, ValueError, FileNotFoundError) as err:
