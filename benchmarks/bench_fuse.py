@@ -10,10 +10,19 @@ measured side by side in one run and do not share memory:
                 (--tile, --tile-pad), on a --crop of a real bracket (>= 2 MP by default);
   imf_only:     --imf-only on the same crop (the model-driven y0 as the middle frame);
   pair_only:    --pair-only on the same crop (plain Mertens of the two inputs);
-  imf_only_big: --imf-only on the pair resized to --big (6000x4000, 24 MP, by default).
+  imf_only_big: --imf-only on the pair resized to --big (6000x4000, 24 MP, by default);
+  proxy, proxy_big: --model with a one-block DenoiseNet of the default width (64 features,
+                one group of one dual-attention block), on the crop and on the big pair;
+  model_big:    (--model-big only) the default-size network on the big pair: hours on a CPU,
+                minutes with --device cuda.
 
 ``model_24mp_estimate_s`` extrapolates the model case's s/MP to a 24 MP photo (tiles make the
-cost linear in the pixel count). ``seams`` measures the tiling's effect in-process: the
+cost linear in the pixel count). Memory: a tile's activations depend on the feature width and
+the nesting of residual blocks (a group input, a block input and the block's attention maps
+live at once), not on the depth, so the one-block proxy holds the same per-tile memory as the
+default network at 1/20 of its compute. ``model_big_peak_rss_estimate_mb`` = proxy_big peak +
+(model - proxy peaks on the crop): the 24 MP figure of the default network without hours of
+CPU; ``model_big`` measures it directly. ``seams`` measures the tiling's effect in-process: the
 network output tiled vs untiled (PSNR between them, max abs difference, and each one's PSNR
 against the real middle exposure) for a tiny DenoiseNet on a 1 MP crop and for the
 default-size DenoiseNet on --seam-crop (its channel attention pools globally, so tiles differ
@@ -46,6 +55,7 @@ SEQUENCE = 'ntu_a6400_scene3'
 TRIPLET = (4, 6, 8)  # 1/125 s, 1/30 s, 1/8 s: 4 EV from dark to bright
 TINY_DENOISE = {'type': 'DenoiseNet', 'in_channels': 3, 'out_channels': 3, 'n_feat': 8,
                 'num_rrg': 1, 'num_dab': 1, 'reduction': 4}
+PROXY_DEPTH = {'num_rrg': 1, 'num_dab': 1}
 
 
 def size_arg(text):
@@ -162,19 +172,28 @@ def write_inputs(work, dark, bright, big_size):
     return {'crop': dark.shape[:2], 'big': (big_size[1], big_size[0])}
 
 
-def fuse_cases(work, shapes, times, tile, tile_pad, ckpt):
-    """The four `fuse` cases of the module docstring on the files of ``write_inputs``;
-    {name: result with s/MP}."""
+def fuse_cases(work, shapes, times, tile, tile_pad, ckpts, model_big=False, device='cpu'):
+    """The `fuse` cases of the module docstring on the files of ``write_inputs``; ``ckpts``
+    {'model', 'proxy'}: checkpoints. Returns {name: result with s/MP}."""
     common = ['--times', str(times[0]), str(times[2])]
     pair = [str(work / 'dark.png'), str(work / 'bright.png')]
+    big = [str(work / 'dark_big.png'), str(work / 'bright_big.png')]
+
+    def with_model(name):
+        return ['--model', str(ckpts[name]), '--tile', str(tile), '--tile-pad', str(tile_pad),
+                '--device', device]
     cases = {
-        'model': (pair + ['-o', str(work / 'model.png'), '--model', str(ckpt), '--tile',
-                          str(tile), '--tile-pad', str(tile_pad)], shapes['crop']),
+        'model': (pair + ['-o', str(work / 'model.png')] + with_model('model'), shapes['crop']),
+        'proxy': (pair + ['-o', str(work / 'proxy.png')] + with_model('proxy'), shapes['crop']),
         'imf_only': (pair + ['-o', str(work / 'imf.png'), '--imf-only'], shapes['crop']),
         'pair_only': (pair + ['-o', str(work / 'pair.png'), '--pair-only'], shapes['crop']),
-        'imf_only_big': ([str(work / 'dark_big.png'), str(work / 'bright_big.png'), '-o',
-                          str(work / 'imf_big.png'), '--imf-only'], shapes['big']),
+        'imf_only_big': (big + ['-o', str(work / 'imf_big.png'), '--imf-only'], shapes['big']),
+        'proxy_big': (big + ['-o', str(work / 'proxy_big.png')] + with_model('proxy'),
+                      shapes['big']),
     }
+    if model_big:
+        cases['model_big'] = (big + ['-o', str(work / 'model_big.png')] + with_model('model'),
+                              shapes['big'])
     results = {}
     for name, (argv, shape) in cases.items():
         result = run_child('fuse', ['fuse'] + argv + common)
@@ -225,9 +244,13 @@ def child_seams(spec):
 
 
 def child_setup(folder):
-    """Write the default-size network's experiment folder; print the checkpoint path."""
+    """Experiment folders of the default-size network and its one-block proxy under
+    ``folder``; prints {'model': checkpoint, 'proxy': checkpoint}."""
     import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
-    print(json.dumps(str(write_experiment(Path(folder), default_network()))))
+    folder = Path(folder)
+    networks = {'model': default_network(), 'proxy': dict(default_network(), **PROXY_DEPTH)}
+    print(json.dumps({name: str(write_experiment(folder / name, network))
+                      for name, network in networks.items()}))
 
 
 def bench_data(source_size):
@@ -251,6 +274,9 @@ def main():
                         '(default 512x512)')
     parser.add_argument('--tile', type=int, default=512, help='tile side (default 512)')
     parser.add_argument('--tile-pad', type=int, default=32, help='tile context (default 32)')
+    parser.add_argument('--model-big', action='store_true',
+                        help='also run the default-size network on the big pair (hours on CPU)')
+    parser.add_argument('--device', default='cpu', help='--device of the model cases')
     parser.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -267,8 +293,9 @@ def main():
         shapes = write_inputs(work, centre_crop(frames[0], crop), centre_crop(frames[2], crop),
                               big)
         del frames
-        ckpt = run_child('setup', str(work / 'experiments' / 'bench'))
-        cases = fuse_cases(work, shapes, times, args.tile, args.tile_pad, ckpt)
+        ckpts = run_child('setup', str(work / 'experiments'))
+        cases = fuse_cases(work, shapes, times, args.tile, args.tile_pad, ckpts,
+                           args.model_big, args.device)
     seams = []
     for network, size, tile in ((TINY_DENOISE, tiny_crop, 256),
                                 (default_network(), seam_crop, 128 if args.quick else 256)):
@@ -283,6 +310,9 @@ def main():
         'tile': args.tile, 'tile_pad': args.tile_pad, 'cases': cases,
         'model_vs_imf_only_time_ratio': round(model['seconds'] / cases['imf_only']['seconds'], 1),
         'model_24mp_estimate_s': round(model['s_per_mp'] * 24, 1),
+        'model_big_peak_rss_estimate_mb': round(
+            cases['proxy_big']['peak_rss_mb'] + model['peak_rss_mb'] -
+            cases['proxy']['peak_rss_mb'], 1),
         'seams': seams}, indent=2))
 
 
