@@ -271,7 +271,7 @@ def main():
                         '(default 6000x4000)')
     parser.add_argument('--seam-crop', type=size_arg,
                         help='crop for the default-size network\'s seam measurement '
-                        '(default 512x512)')
+                        '(default 1024x1024, 1 MP)')
     parser.add_argument('--tile', type=int, default=512, help='tile side (default 512)')
     parser.add_argument('--tile-pad', type=int, default=32, help='tile context (default 32)')
     parser.add_argument('--model-big', action='store_true',
@@ -283,7 +283,7 @@ def main():
         return CHILDREN[args.child[0]](json.loads(args.child[1]))
     crop = args.crop or ((512, 384) if args.quick else (2048, 1024))
     big = args.big or ((3000, 2000) if args.quick else (6000, 4000))
-    seam_crop = args.seam_crop or ((256, 256) if args.quick else (512, 512))
+    seam_crop = args.seam_crop or ((256, 256) if args.quick else (1024, 1024))
     tiny_crop = (512, 512) if args.quick else (1024, 1024)
     source_size = [max(c[i] for c in (crop, seam_crop, tiny_crop)) for i in (0, 1)]
 
@@ -298,7 +298,7 @@ def main():
                            args.model_big, args.device)
     seams = []
     for network, size, tile in ((TINY_DENOISE, tiny_crop, 256),
-                                (default_network(), seam_crop, 128 if args.quick else 256)):
+                                (default_network(), seam_crop, 128 if args.quick else args.tile)):
         seams.append(run_child('seams', {'network': network, 'size': size, 'tile': tile,
                                          'tile_pad': args.tile_pad,
                                          'source_size': source_size}))
