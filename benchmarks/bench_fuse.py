@@ -26,7 +26,7 @@ CPU; ``model_big`` measures it directly. ``seams`` measures the tiling's effect 
 network output tiled vs untiled (PSNR between them, max abs difference, and each one's PSNR
 against the real middle exposure) for a tiny DenoiseNet on a 1 MP crop and for the
 default-size DenoiseNet on --seam-crop (its channel attention pools globally, so tiles differ
-slightly from the whole image).
+slightly from the whole image); with --seam-model also for a trained checkpoint.
 
 Data: the Sony A6400 bracket of /work/shared/data/real-brackets (dark 1/125 s, middle 1/30 s,
 bright 1/8 s, 3008x2000), centre crops; a synthetic scene when that folder is absent.
@@ -217,10 +217,16 @@ def child_seams(spec):
     import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
     from basicsr.archs import build_network
     from expinterp_plugin.inference import Interpolator
+    from expinterp_plugin.inference import load_interpolator
     frames, times, _ = bench_data(spec['source_size'])
     dark, mid, bright = (centre_crop(f, spec['size']) for f in frames)
     torch.manual_seed(0)
-    interp = Interpolator(build_network(spec['network']).eval())
+    if 'checkpoint' in spec:
+        interp = load_interpolator(spec['checkpoint'])
+        spec['network'] = {'type': interp.name, 'checkpoint': spec['checkpoint'],
+                           'mode': interp.mode}
+    else:
+        interp = Interpolator(build_network(spec['network']).eval())
     run = dict(t_dark=times[0], t_bright=times[2], crf='pair', t_target=times[1])
     started = time.perf_counter()
     whole = interp(dark, bright, **run)
@@ -230,7 +236,7 @@ def child_seams(spec):
     tiled_s = time.perf_counter() - started
     gt = mid.astype(np.float32) / 255.0
     y0 = interp.y0(dark, bright, **run)
-    keys = ('type', 'n_feat', 'num_rrg', 'num_dab')
+    keys = ('type', 'n_feat', 'num_rrg', 'num_dab', 'checkpoint', 'mode')
     print(json.dumps({
         'network': {k: v for k, v in spec['network'].items() if k in keys},
         'size': f'{dark.shape[1]}x{dark.shape[0]}', 'tile': spec['tile'],
@@ -238,6 +244,7 @@ def child_seams(spec):
         'psnr_tiled_vs_untiled_db': round(psnr(tiled, whole), 2),
         'max_abs_difference': float(np.abs(tiled - whole).max()),
         'mean_abs_residual': float(np.abs(whole - y0).mean()),
+        'psnr_y0_vs_real_mid_db': round(psnr(y0, gt), 4),
         'psnr_vs_real_mid_untiled_db': round(psnr(whole, gt), 4),
         'psnr_vs_real_mid_tiled_db': round(psnr(tiled, gt), 4),
         'untiled_s': round(whole_s, 2), 'tiled_s': round(tiled_s, 2)}))
@@ -277,6 +284,9 @@ def main():
     parser.add_argument('--model-big', action='store_true',
                         help='also run the default-size network on the big pair (hours on CPU)')
     parser.add_argument('--device', default='cpu', help='--device of the model cases')
+    parser.add_argument('--seam-model', metavar='CKPT',
+                        help='also check tiling on --seam-crop with this trained checkpoint '
+                        '(options found as `expinterp interpolate` finds them)')
     parser.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -302,6 +312,11 @@ def main():
         seams.append(run_child('seams', {'network': network, 'size': size, 'tile': tile,
                                          'tile_pad': args.tile_pad,
                                          'source_size': source_size}))
+        print(f'seams: {seams[-1]}', file=sys.stderr)
+    if args.seam_model:
+        seams.append(run_child('seams', {'checkpoint': str(Path(args.seam_model).resolve()),
+                                         'size': seam_crop, 'tile': args.tile,
+                                         'tile_pad': args.tile_pad, 'source_size': source_size}))
         print(f'seams: {seams[-1]}', file=sys.stderr)
     model = cases['model']
     print(json.dumps({
