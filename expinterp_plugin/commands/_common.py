@@ -1,4 +1,5 @@
 """Helpers shared by the subcommands (not a subcommand: the leading underscore hides it)."""
+import argparse
 import json
 import sys
 
@@ -37,3 +38,21 @@ def add_time_arguments(parser):
                         help='a "FILENAME SECONDS" list holding the inputs\' times')
     parser.add_argument('--target', type=float, help='target time (default sqrt(t_dark t_bright))')
     add_crf_argument(parser)
+
+
+def number_at_least(kind, low, strict=False):
+    """An argparse ``type``: ``kind(text)`` (int or float) that must be >= ``low`` (> with
+    ``strict``); named like ``kind`` so argparse's "invalid int value" messages stay."""
+    def parse(text):
+        value = kind(text)
+        if not (value > low if strict else value >= low):
+            raise argparse.ArgumentTypeError(f'must be {">" if strict else ">="} {low}, got {text}')
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+non_negative_int = number_at_least(int, 0)
+positive_int = number_at_least(int, 1)
+non_negative_float = number_at_least(float, 0)
+positive_float = number_at_least(float, 0, strict=True)

@@ -4,11 +4,11 @@ DARK and BRIGHT are two image files, or two folders whose images pair up in sort
 (OUTPUT is then a folder receiving ``<dark name>.png`` per pair). The helpers below are shared
 with `expinterp fuse`.
 """
-import argparse
 import time
 from pathlib import Path
 
-from expinterp_plugin.commands._common import add_time_arguments, fail, print_json, progress
+from expinterp_plugin.commands._common import (add_time_arguments, fail, non_negative_int,
+                                               print_json, progress)
 from expinterp_plugin.commands.y0 import pair_times
 
 NAME = 'interpolate'
@@ -63,13 +63,6 @@ def add_arguments(parser):
     add_model_argument(parser, required=True)
     add_network_arguments(parser)
     add_output_arguments(parser)
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-    return value
 
 
 def image_files(folder):

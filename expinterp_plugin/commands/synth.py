@@ -2,6 +2,9 @@
 import argparse
 import sys
 
+from expinterp_plugin.commands._common import (non_negative_float, non_negative_int,
+                                               positive_float, positive_int)
+
 # Mirrors of expinterp_plugin.exposure.synth's defaults, so that building the parser does not
 # import the numeric core (tests/test_synth.py checks they agree).
 DEFAULT_SCENES = 24
@@ -27,54 +30,26 @@ def _size(text):
     return width, height
 
 
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-    return value
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {text}')
-    return value
-
-
-def _non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-    return value
-
-
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
-    return value
-
-
 def add_arguments(parser):
     parser.add_argument('dst', metavar='DST', help='output folder (created; must be empty '
                         'unless --overwrite)')
-    parser.add_argument('--scenes', type=_positive_int, default=DEFAULT_SCENES,
+    parser.add_argument('--scenes', type=positive_int, default=DEFAULT_SCENES,
                         help='training scenes (default %(default)s)')
-    parser.add_argument('--val-scenes', type=_non_negative_int, default=DEFAULT_VAL_SCENES,
+    parser.add_argument('--val-scenes', type=non_negative_int, default=DEFAULT_VAL_SCENES,
                         help='validation scenes (default %(default)s)')
     parser.add_argument('--size', type=_size, default=DEFAULT_SIZE, metavar='WxH',
                         help='frame size in pixels (default %dx%d)' % DEFAULT_SIZE)
-    parser.add_argument('--seed', type=_non_negative_int, default=0,
+    parser.add_argument('--seed', type=non_negative_int, default=0,
                         help='base seed; scene i uses seed + i (default %(default)s)')
-    parser.add_argument('--ev', type=_positive_float, default=DEFAULT_EV,
+    parser.add_argument('--ev', type=positive_float, default=DEFAULT_EV,
                         help='stops between the dark and the bright frame (default %(default)s)')
     parser.add_argument('--bit-depth', type=int, choices=(8, 16), default=8,
                         help='PNG bit depth (default %(default)s)')
-    parser.add_argument('--shot-noise', type=_non_negative_float,
+    parser.add_argument('--shot-noise', type=non_negative_float,
                         default=DEFAULT_SHOT_NOISE,
                         help='shot-noise variance per unit signal, 1/full-well electrons '
                              '(default %(default)s)')
-    parser.add_argument('--read-noise', type=_non_negative_float,
+    parser.add_argument('--read-noise', type=non_negative_float,
                         default=DEFAULT_READ_NOISE,
                         help='read-noise standard deviation in units of full well '
                              '(default %(default)s)')
