@@ -7,7 +7,8 @@ requirements basicsr really imports are listed here instead.
 
 Installing also puts ``expinterp_plugin.pth`` into site-packages; its one line imports
 ``expinterp_plugin._autoload`` at interpreter start, which only arms an import hook (no torch,
-no basicsr). That is how basicsr's own ``basicsr/train.py`` and ``test.py``, which never import
+no basicsr), and does nothing when the package cannot be found (an editable install whose
+checkout was removed would otherwise print a traceback at every interpreter start). That is how basicsr's own ``basicsr/train.py`` and ``test.py``, which never import
 the plugin, still get the compat fixes before their first basicsr import and see the plugin's
 registered classes. A file at a wheel's root is installed into site-packages and recorded
 (``pip uninstall`` removes it):
@@ -25,7 +26,8 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 PTH_NAME = 'expinterp_plugin.pth'
-PTH_CONTENT = 'import expinterp_plugin._autoload\n'
+PTH_CONTENT = ("import importlib.util; importlib.util.find_spec('expinterp_plugin') and "
+               "__import__('expinterp_plugin._autoload')\n")
 
 
 class BuildPyWithPth(build_py):

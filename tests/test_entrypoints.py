@@ -29,7 +29,8 @@ TRAIN_OPTIONS = DATA / 'tiny_train.yml'
 TEST_OPTIONS = DATA / 'tiny_test.yml'
 PROBE = DATA / 'train_probe.py'
 PTH_NAME = 'expinterp_plugin.pth'
-PTH_CONTENT = 'import expinterp_plugin._autoload\n'
+PTH_CONTENT = ("import importlib.util; importlib.util.find_spec('expinterp_plugin') and "
+               "__import__('expinterp_plugin._autoload')\n")
 PROBE_CLASSES = ['model_type=ProbeHybridModel', 'datasets:train:type=IndexRecordingTripletDataset']
 
 
