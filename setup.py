@@ -81,7 +81,9 @@ setup(
     python_requires='>=3.9',
     install_requires=[
         'numpy', 'scipy', 'opencv-python-headless', 'pillow', 'tqdm', 'pyyaml', 'lmdb',
-        'tensorboard', 'torch', 'torchvision'
+        'tensorboard',
+        # 2.6 made torch.load(weights_only=True) the default; every load here also passes it.
+        'torch>=2.6', 'torchvision'
     ],
     extras_require={'test': ['pytest', 'hypothesis']},
     entry_points={'console_scripts': ['expinterp=expinterp_plugin.cli:main']},

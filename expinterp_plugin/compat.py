@@ -19,11 +19,16 @@ basicsr code is copied. DESIGN.md section 7 records how each failure was reprodu
     without GPUs (the mmcv code it comes from: open-mmlab/mmdetection#368). ``model_to_device``
     replaces ``BaseModel.model_to_device``, which builds DistributedDataParallel with CUDA
     ``device_ids`` even for a CPU model (DESIGN 7.6).
+(e) ``save_training_state`` and ``save_network`` wrap ``BaseModel``'s, which ``torch.save``
+    straight into the final ``.state`` / ``.pth`` path: a kill during a save left a truncated
+    file that made every later ``--auto_resume`` fail. basicsr's own method now writes into a
+    temporary folder beside the target and the file is renamed into place; resuming skips an
+    unreadable latest state with a warning naming it (``load_resume_state``).
 
 Not a patch: the training/test root. ``expinterp_plugin.train`` and ``expinterp_plugin.test``
 pass ``os.getcwd()`` to basicsr's pipelines (DESIGN 7.3).
 
-Every patch is idempotent. The basicsr patches (b)-(d) are applied only to basicsr
+Every patch is idempotent. The basicsr patches (b)-(e) are applied only to basicsr
 ``VERIFIED_BASICSR_VERSION``; another version gets one RuntimeWarning and no patch. (a) touches
 no basicsr code (it only gives a removed torchvision module name its new home) and is applied
 whenever that module is missing, so that any basicsr version can at least be imported.
@@ -32,9 +37,13 @@ import argparse
 import importlib
 import importlib.util
 import os
+import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+import zipfile
 
 VERIFIED_BASICSR_VERSION = '1.4.2'
 BASICSR_INSTALL_HINT = 'pip install --no-build-isolation --no-deps basicsr==1.4.2'
@@ -104,13 +113,54 @@ def model_device(opt):
     return torch.device('cpu')
 
 
-def latest_training_state(folder):
-    """Path of the ``<iteration>.state`` file with the highest iteration in ``folder``, or None."""
+def training_states(folder):
+    """Paths of the ``<iteration>.state`` files in ``folder``, highest iteration first."""
     if not os.path.isdir(folder):
-        return None
+        return []
     iterations = [int(stem) for stem, ext in map(os.path.splitext, os.listdir(folder))
                   if ext == '.state' and stem.isdigit()]
-    return os.path.join(folder, f'{max(iterations)}.state') if iterations else None
+    return [os.path.join(folder, f'{i}.state') for i in sorted(iterations, reverse=True)]
+
+
+def latest_training_state(folder):
+    """Path of the ``<iteration>.state`` file with the highest iteration in ``folder``, or None."""
+    states = training_states(folder)
+    return states[0] if states else None
+
+
+#: What ``torch.load`` raises on a truncated, corrupt or non-torch file.
+UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, EOFError, OSError, ValueError, KeyError,
+                                pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+def load_training_state(path, device):
+    """A training state saved by basicsr, loaded with ``weights_only=True`` (plain containers
+    and tensors only: a crafted file cannot run code) onto ``device``.
+
+    Raises:
+        RuntimeError: naming ``path``, when the file is truncated, corrupt or not a state.
+    """
+    import torch
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except UNREADABLE_CHECKPOINT_ERRORS as err:
+        raise RuntimeError(f'{path}: not a readable training state ({err})') from err
+    if not isinstance(state, dict) or 'iter' not in state:
+        raise RuntimeError(f'{path}: not a basicsr training state (no "iter" entry)')
+    return state
+
+
+def newest_readable_state(folder, device):
+    """(path, state) of the newest training state in ``folder`` that loads; each unreadable
+    newer one (a save killed before saves were atomic, a damaged disk) gets a RuntimeWarning
+    naming it. (None, None) when there is none."""
+    for path in training_states(folder):
+        try:
+            return path, load_training_state(path, device)
+        except RuntimeError as err:
+            warnings.warn(f'expinterp: skipping training state {err}; resuming from an older '
+                          'one', RuntimeWarning, stacklevel=2)
+    return None, None
 
 
 def load_resume_state(opt):
@@ -121,24 +171,74 @@ def load_resume_state(opt):
     searches ``opt['path']['training_states']``, where the run saves its states (under the
     run's root), instead of basicsr's ``experiments/NAME/training_states`` relative to the
     current directory, which is another folder whenever the root is not the current directory.
+    An unreadable latest state is skipped with a warning naming it (``newest_readable_state``).
 
     Returns:
         dict | None: basicsr's training state (``epoch``, ``iter``, ``optimizers``,
         ``schedulers``) with every tensor on ``model_device(opt)``; None when nothing to resume.
     """
-    import torch
     from basicsr.utils import check_resume
     if opt['auto_resume']:
-        path = latest_training_state(opt['path']['training_states'])
+        path, state = newest_readable_state(opt['path']['training_states'], model_device(opt))
         if path is not None:
             opt['path']['resume_state'] = path
     else:
         path = opt['path'].get('resume_state')
-    if not path:
+        state = load_training_state(path, model_device(opt)) if path else None
+    if state is None:
         return None
-    state = torch.load(path, map_location=model_device(opt))
     check_resume(opt, state['iter'])
     return state
+
+
+# (e) atomic saves ---------------------------------------------------------------------------------
+
+TEMP_FOLDER_PREFIX = '.expinterp-save-'
+
+
+def save_atomically_into(self, path_key, save, *args, **kwargs):
+    """Run basicsr's ``save(self, *args)``, which writes into ``self.opt['path'][path_key]``,
+    against a temporary sibling folder instead, then rename what it wrote into the real folder
+    (a kill mid-save leaves the earlier files intact and at worst a marked temporary folder,
+    removed by the next save)."""
+    folder = self.opt['path'][path_key]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.startswith(TEMP_FOLDER_PREFIX):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix=TEMP_FOLDER_PREFIX, dir=folder)
+    try:
+        self.opt['path'][path_key] = tmp
+        try:
+            save(self, *args, **kwargs)
+        finally:
+            self.opt['path'][path_key] = folder
+        for name in os.listdir(tmp):
+            os.replace(os.path.join(tmp, name), os.path.join(folder, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_training_state(self, epoch, current_iter):
+    """``BaseModel.save_training_state``, written atomically (``save_atomically_into``); on the
+    master process only, as basicsr's (``master_only``)."""
+    from basicsr.models.base_model import BaseModel
+    from basicsr.utils.dist_util import get_dist_info
+    if get_dist_info()[0] != 0:
+        return
+    save_atomically_into(self, 'training_states', original(BaseModel, 'save_training_state'),
+                         epoch, current_iter)
+
+
+def save_network(self, net, net_label, current_iter, param_key='params'):
+    """``BaseModel.save_network``, written atomically (``save_atomically_into``); on the master
+    process only, as basicsr's (``master_only``)."""
+    from basicsr.models.base_model import BaseModel
+    from basicsr.utils.dist_util import get_dist_info
+    if get_dist_info()[0] != 0:
+        return
+    save_atomically_into(self, 'models', original(BaseModel, 'save_network'), net, net_label,
+                         current_iter, param_key)
 
 
 # (c) one LMDB environment per path and process --------------------------------------------------
@@ -332,4 +432,6 @@ def apply():
     replace(dist_util, 'init_dist', init_dist)
     replace(options, 'init_dist', init_dist)
     replace(BaseModel, 'model_to_device', model_to_device)
+    replace(BaseModel, 'save_training_state', save_training_state)
+    replace(BaseModel, 'save_network', save_network)
     return True

@@ -85,7 +85,7 @@ def load_state_dict(ckpt, device):
     if not ckpt.is_file():
         raise FileNotFoundError(f'{ckpt}: model checkpoint not found')
     try:
-        content = torch.load(ckpt, map_location=device)
+        content = torch.load(ckpt, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
         raise ValueError(f'{ckpt}: not a readable torch checkpoint ({err})') from err
     if not isinstance(content, dict):

@@ -222,5 +222,5 @@ def test_command_line(vgg_files, tmp_path, capsys):
     assert cli.main(['convert-minc', str(vgg_files[1]['v1']), '-o', str(out), '--json']) == 0
     report = json.loads(capsys.readouterr().out)
     assert report['tensors']['conv1_1.weight'] == [64, 3, 3, 3] and out.is_file()
-    assert cli.main(['convert-minc', str(tmp_path / 'none.caffemodel'), '-o', str(out)]) == 1
+    assert cli.main(['convert-minc', str(tmp_path / 'none.caffemodel'), '-o', str(out)]) == 2  # a user error (issue 9: exit 2 everywhere)
     assert 'none.caffemodel' in capsys.readouterr().err

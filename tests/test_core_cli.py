@@ -20,7 +20,10 @@ def run_cli(argv):
     """(exit code, stdout, stderr) of ``expinterp ARGV``."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as exit_:  # argparse's own errors
+            rc = exit_.code
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -130,7 +133,7 @@ def test_y0_with_swapped_inputs_names_both_files(pair, tmp_path):
 
 @pytest.mark.parametrize('extra, problem', [
     (['--times', T_BRIGHT, T_DARK], 'inputs or times swapped?'),
-    (['--times', 0, T_BRIGHT], 'must be positive'),
+    (['--times', 0, T_BRIGHT], 'must be > 0'),
     (['--times', T_DARK, T_BRIGHT, '--target', 1.0], 'target time 1.0 outside'),
     (['--times', T_DARK, T_BRIGHT, '--xi-u', 100], 'xi_U must lie in'),
     (['--times', T_DARK, T_BRIGHT, '--crf', 'missing.npy'], 'missing.npy: CRF file not found'),
@@ -211,7 +214,7 @@ def test_prepare_lmdb_holds_the_keys_of_exposures_txt(tmp_path, codec, magic):
 
 def test_prepare_rejects_bad_crops_and_existing_output(tmp_path):
     rc, _, err = run_cli(['prepare', tmp_path, tmp_path / 'out', '--crop', 0])
-    assert rc == 2 and '--crop and --step must be positive' in err
+    assert rc == 2 and 'argument --crop: must be >= 1, got 0' in err
     (tmp_path / 'busy').mkdir()
     (tmp_path / 'busy' / 'x').write_text('x')
     write_bracket(tmp_path / 'src' / 'scene', render_frames(size=(16, 12)))

@@ -99,7 +99,7 @@ def test_exposure_table_errors_name_file_and_line(tmp_path):
     with pytest.raises(ImageError, match=r'exposures\.txt:1: not a number'):
         read_table(path, 1)
     path.write_text('a.png 0\n')
-    with pytest.raises(ImageError, match=r'exposures\.txt:1: exposure times must be positive'):
+    with pytest.raises(ImageError, match=r'exposures\.txt:1: exposure times must be finite and positive'):
         read_table(path, 1)
     path.write_text('a.png 0.25 # quarter\n')
     assert read_table(path, 1) == {'a.png': (0.25,)}
@@ -175,7 +175,8 @@ def test_prepare_writes_the_triplet_layout_with_a_pair_crf(bracket_src, tmp_path
     name = 'scene_00_02_04'
     assert summary == {'root': str(root), 'triplets': 1, 'samples': 1, 'scenes': [name],
                        'lmdb': False}
-    assert sorted(p.name for p in root.iterdir()) == ['crf', 'exposures.txt', 'high', 'low', 'mid']
+    assert sorted(p.name for p in root.iterdir()) == ['.expinterp-prepare.json', 'crf',
+                                                      'exposures.txt', 'high', 'low', 'mid']
     for folder, source in (('low', 'f00.png'), ('mid', 'f02.png'), ('high', 'f04.png')):
         assert np.array_equal(read_image(root / folder / f'{name}.png'), frames[source])
     (triplet,) = read_triplet_layout(root)
@@ -226,7 +227,7 @@ def test_prepare_with_a_bracket_crf_and_workers_matches_one_process(bracket_src,
            if p.is_file()}
     two = {p.relative_to(tmp_path / 'two'): p.read_bytes() for p in (tmp_path / 'two').rglob('*')
            if p.is_file()}
-    assert one == two and len(one) == 4 * 4 + 1
+    assert one == two and len(one) == 4 * 4 + 2  # + exposures.txt and the manifest
 
 
 def test_prepare_refuses_a_non_empty_destination_unless_overwriting(bracket_src, tmp_path):
@@ -236,9 +237,15 @@ def test_prepare_refuses_a_non_empty_destination_unless_overwriting(bracket_src,
     (dst / 'keep.txt').write_text('mine')
     with pytest.raises(ImageError, match=r'out: exists and is not empty'):
         prepare_triplets(src, dst)
+    # --overwrite replaces only prepare's own output (issue 9): keep.txt is the user's.
+    with pytest.raises(ImageError, match=r'out: not written by expinterp prepare'):
+        prepare_triplets(src, dst, overwrite=True, crf='none')
     assert [p.name for p in dst.iterdir()] == ['keep.txt']
+    (dst / 'keep.txt').unlink()
+    prepare_triplets(src, dst, crf='none')
     prepare_triplets(src, dst, overwrite=True, crf='none')
-    assert sorted(p.name for p in dst.iterdir()) == ['exposures.txt', 'high', 'low', 'mid']
+    assert sorted(p.name for p in dst.iterdir()) == ['.expinterp-prepare.json', 'exposures.txt',
+                                                     'high', 'low', 'mid']
     (tmp_path / 'file').write_text('not a folder')
     with pytest.raises(ImageError, match=r'file: exists and is not a folder'):
         prepare_triplets(src, tmp_path / 'file', overwrite=True)

@@ -17,6 +17,7 @@ instance between every DAB and the end of the body: ``parameters()`` counts its 
 (2,834,947 parameters at the defaults) while ``state_dict()`` lists it under every place it
 sits, ``body.{r}.body.{d}.body.1.weight`` and ``body.{num_rrg+1}.weight``.
 """
+import pickle
 from pathlib import Path
 
 import torch
@@ -175,7 +176,10 @@ def load_cycleisp_checkpoint(net, path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'CycleISP checkpoint not found: {path}')
-    checkpoint = torch.load(path, map_location='cpu')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refuses anything but tensors/containers
+        raise ValueError(f'{path}: not a plain state dict ({err})') from err
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'{path}: not a state dict or a dict with a "state_dict" entry')

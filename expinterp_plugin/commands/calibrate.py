@@ -1,5 +1,7 @@
 """`expinterp calibrate`: a camera's CRF from one whole bracket, to reuse with --crf FILE."""
-from expinterp_plugin.commands._common import fail, print_json
+from expinterp_plugin.commands._common import (describe, fail, positive_int, prepare_output,
+                                               print_json, user_error_types)
+from expinterp_plugin.commands.y0 import CRF_SUFFIXES
 
 NAME = 'calibrate'
 HELP = ('estimate a camera response from every exposure of one bracket folder and save it '
@@ -8,10 +10,13 @@ HELP = ('estimate a camera response from every exposure of one bracket folder an
 
 def add_arguments(parser):
     parser.add_argument('scene_dir', help='bracket folder (times from exposures.txt or EXIF)')
-    parser.add_argument('-o', '--output', required=True, help='CRF table file (.npy or .txt)')
+    parser.add_argument('-o', '--output', required=True,
+                        help='CRF table file (.npy or .txt); an existing file is replaced '
+                        '(atomically)')
     parser.add_argument('--method', choices=('polynomial', 'debevec'), default='polynomial',
                         help='estimator (default: polynomial on histogram correspondences)')
-    parser.add_argument('--max-side', type=int, help='downscale frames (INTER_AREA) first')
+    parser.add_argument('--max-side', type=positive_int,
+                        help='downscale frames (INTER_AREA) first')
     parser.add_argument('--json', action='store_true', help='print a JSON summary')
 
 
@@ -19,15 +24,18 @@ def run(args):
     from expinterp_plugin.exposure.brackets import bracket_exposures
     from expinterp_plugin.exposure.crf import save_crf
     from expinterp_plugin.exposure.estimate import estimate_crf
-    from expinterp_plugin.exposure.io import ImageError, read_image
+    from expinterp_plugin.exposure.io import read_image
     from expinterp_plugin.exposure.prepare import resize_max_side
+    from pathlib import Path
     try:
         frames = bracket_exposures(args.scene_dir)
+        prepare_output(args.output, [p for p, _ in frames] + [Path(args.scene_dir) /
+                                                              'exposures.txt'], CRF_SUFFIXES)
         images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
         crf = estimate_crf(images, [t for _, t in frames], method=args.method)
         save_crf(crf, args.output)
-    except (ImageError, ValueError, FileNotFoundError) as err:
-        return fail(str(err))
+    except user_error_types() as err:
+        return fail(describe(err))
     summary = {'output': args.output, 'frames': len(frames), 'method': args.method,
                'levels': crf.levels, 'times': [t for _, t in frames]}
     if args.json:

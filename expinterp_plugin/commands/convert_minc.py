@@ -1,6 +1,7 @@
 """``expinterp convert-minc``: MINC VGG-16 Caffe weights -> torch state dict for L_f."""
 import json
-import sys
+
+from expinterp_plugin.commands._common import describe, fail, prepare_output, user_error_types
 
 NAME = 'convert-minc'
 HELP = ('Convert the published MINC VGG-16 Caffe model (minc-vgg16.caffemodel) into the torch '
@@ -10,7 +11,8 @@ HELP = ('Convert the published MINC VGG-16 Caffe model (minc-vgg16.caffemodel) i
 def add_arguments(parser):
     parser.add_argument('caffemodel', help='path to minc-vgg16.caffemodel (Bell et al., CVPR 2015)')
     parser.add_argument('-o', '--output', required=True,
-                        help='state dict to write (.pth); written atomically')
+                        help='state dict to write (.pth); an existing file is replaced '
+                        '(atomically)')
     parser.add_argument('--include-fc', action='store_true',
                         help='also convert fc6, fc7 and fc8-20 (as fc8); the feature loss needs '
                              'only the conv layers, and fc6 alone is ~400 MB')
@@ -22,10 +24,10 @@ def run(args):
     from expinterp_plugin.caffe_minc import CaffeFormatError, convert_minc_vgg16
 
     try:
+        prepare_output(args.output, [args.caffemodel])
         shapes = convert_minc_vgg16(args.caffemodel, args.output, include_fc=args.include_fc)
-    except (FileNotFoundError, CaffeFormatError) as err:
-        print(f'expinterp {NAME}: error: {err}', file=sys.stderr)
-        return 1
+    except (CaffeFormatError, *user_error_types()) as err:
+        return fail(describe(err))
     if args.json:
         print(json.dumps({'output': str(args.output),
                           'tensors': {k: list(v) for k, v in shapes.items()}}, indent=2))

@@ -1,6 +1,8 @@
 """`expinterp eval`: PSNR/SSIM of an interpolation method over a triplet-layout dataset, and
 with --fusion the MEF-SSIM of Mertens fusions with and without the interpolated frame."""
-from expinterp_plugin.commands._common import add_crf_argument, fail, print_json, progress
+from expinterp_plugin.commands._common import (add_crf_argument, check_device, describe, fail,
+                                               non_negative_float, positive_int, prepare_output,
+                                               print_json, progress, user_error_types)
 
 NAME = 'eval'
 HELP = ('score the middle exposure predicted from low+high against the real one (PSNR/SSIM; '
@@ -21,18 +23,19 @@ def add_arguments(parser):
                         help='also MEF-SSIM (multi-scale, against the real low/mid/high) of '
                         'Mertens on the pair, with the method\'s frame, with the 2018 virtual '
                         'image and with the real middle frame')
-    parser.add_argument('--max-side', type=int, metavar='N',
+    parser.add_argument('--max-side', type=positive_int, metavar='N',
                         help='downscale every frame (INTER_AREA) so its long side is at most N')
-    parser.add_argument('--xi-l', type=float, default=10,
+    parser.add_argument('--xi-l', type=non_negative_float, default=10,
                         help='y0 dark-weight threshold, 8-bit scale (imf-* methods; default 10)')
-    parser.add_argument('--xi-u', type=float, default=250,
+    parser.add_argument('--xi-u', type=non_negative_float, default=250,
                         help='y0 bright-weight threshold, 8-bit scale (imf-* methods; '
                         'default 250)')
     parser.add_argument('--device', default='cpu', help='torch device for model:CKPT')
-    parser.add_argument('--tile', type=int, metavar='PX',
+    parser.add_argument('--tile', type=positive_int, metavar='PX',
                         help='model:CKPT inference in tiles of PX pixels (large photos)')
     parser.add_argument('--markdown', metavar='FILE',
-                        help='also write a Markdown table (per triplet and mean) to FILE')
+                        help='also write a Markdown table (per triplet and mean) to FILE; an '
+                        'existing file is replaced (atomically)')
     parser.add_argument('--json', action='store_true', help='print one JSON object')
     parser.epilog = "--crf also accepts 'dataset': the per-scene ROOT/crf/NAME.npy tables."
 
@@ -52,16 +55,20 @@ def print_text(result):
 
 def run(args):
     from expinterp_plugin.evaluation import evaluate, write_markdown
-    from expinterp_plugin.exposure.io import ImageError
+    from pathlib import Path
     try:
+        if args.markdown:
+            prepare_output(args.markdown, [Path(args.root) / 'exposures.txt'])
+        if args.method.startswith('model:'):
+            check_device(args.device)
         result = evaluate(args.root, args.method, args.crf,
                           progress=lambda it, total: progress(it, total, 'triplets', args.json),
                           fusion=args.fusion, max_side=args.max_side, opt=args.opt,
                           device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile)
         if args.markdown:
             write_markdown(args.markdown, result)
-    except (ImageError, ValueError, OSError) as err:
-        return fail(str(err))
+    except user_error_types() as err:
+        return fail(describe(err))
     if args.json:
         print_json(result)
     else:

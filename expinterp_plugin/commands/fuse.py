@@ -7,7 +7,7 @@ halos the middle frame is meant to remove). Inputs and outputs as `expinterp int
 """
 import time
 
-from expinterp_plugin.commands._common import fail
+from expinterp_plugin.commands._common import describe, fail, user_error_types
 from expinterp_plugin.commands.y0 import pair_times
 from expinterp_plugin.commands.interpolate import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
@@ -53,7 +53,7 @@ def imf_mapper(args, dark, bright, times):
 
 def run(args):
     from expinterp_plugin.exposure.fusion import mertens_fuse
-    from expinterp_plugin.exposure.io import ImageError, to_dtype, write_image
+    from expinterp_plugin.exposure.io import to_dtype, write_image
     from expinterp_plugin.figures import save_figures
     method = method_of(args)
 
@@ -69,7 +69,7 @@ def run(args):
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
-        dark, bright = read_pair(dark_path, bright_path)
+        dark, bright = read_pair(dark_path, bright_path, output)
         figure = figure_path(args.save_figure, batch, output)
         if method == 'pair-only':
             fused = mertens_fuse([bright, dark])
@@ -94,11 +94,10 @@ def run(args):
 
     try:
         interpolator = load_model(args) if method == 'model' else None
-        records = for_each_pair(args, work)
-    except (ImageError, ValueError, OSError) as err:
-        return fail(str(err))
+        records, failures = for_each_pair(args, work)
+    except user_error_types() as err:
+        return fail(describe(err))
     settings = {'method': method}
     if interpolator is not None:
         settings.update(model_settings(args, interpolator))
-    report(args, dict(settings, pairs=records))
-    return 0
+    return report(args, dict(settings, pairs=records, failed=failures))

@@ -1,14 +1,18 @@
 """`expinterp interpolate`: the medium exposure of a dark/bright pair with a trained network.
 
 DARK and BRIGHT are two image files, or two folders whose images pair up in sorted name order
-(OUTPUT is then a folder receiving ``<dark name>.png`` per pair). The helpers below are shared
+(OUTPUT is then a folder receiving ``<dark name>.png`` per pair; a pair that fails is reported
+and the batch goes on, ending with a summary and exit status 2). The helpers below are shared
 with `expinterp fuse`.
 """
+import sys
 import time
 from pathlib import Path
 
-from expinterp_plugin.commands._common import (add_time_arguments, fail, non_negative_int,
-                                               print_json, progress)
+from expinterp_plugin.commands._common import (add_time_arguments, check_device, describe, fail,
+                                               non_negative_int, prepare_image_output,
+                                               prepare_output, prepare_output_folder,
+                                               print_json, progress, user_error_types)
 from expinterp_plugin.commands.y0 import pair_times
 
 NAME = 'interpolate'
@@ -26,7 +30,9 @@ def add_pair_arguments(parser):
     parser.add_argument('bright', help='long exposure, same size and bit depth, or a folder '
                         '(paired with DARK\'s files in sorted order)')
     parser.add_argument('-o', '--output', required=True,
-                        help='output image (inputs\' bit depth), or a folder for folder inputs')
+                        help='output image (inputs\' bit depth; .png or .tif for 16-bit), or a '
+                        'folder for folder inputs; an existing file is replaced (atomically), '
+                        'an input is never overwritten')
     add_time_arguments(parser)
 
 
@@ -75,13 +81,15 @@ def input_pairs(dark, bright, output):
     """[(dark file, bright file, output path)] for two files or two folders.
 
     Folders pair their images in sorted name order (equal names pair with each other) and the
-    output of each pair is ``OUTPUT/<dark stem>.png``.
+    output of each pair is ``OUTPUT/<dark stem>.png``. The outputs are checked here, before any
+    work (``prepare_image_output`` / ``prepare_output_folder``): never an input, nor its folder.
     """
     dark, bright, output = Path(dark), Path(bright), Path(output)
     for path in (dark, bright):
         if not path.exists():
             raise FileNotFoundError(f'{path}: no such file or folder')
     if dark.is_file() and bright.is_file():
+        prepare_image_output(output, [dark, bright])
         return [(dark, bright, output)]
     if not (dark.is_dir() and bright.is_dir()):
         raise ValueError(f'{dark} and {bright}: give two image files or two folders')
@@ -91,12 +99,24 @@ def input_pairs(dark, bright, output):
     if len(darks) != len(brights):
         raise ValueError(f'{dark} holds {len(darks)} images but {bright} holds {len(brights)}: '
                          'folders must pair up one to one')
-    if output.is_file():
-        raise ValueError(f'{output}: is a file; folder inputs need an output folder')
+    prepare_output_folder(output, [dark, bright])
     stems = [p.stem for p in darks]
     if len(set(stems)) != len(stems):
         raise ValueError(f'{dark}: several images share a name stem; their outputs would collide')
-    return [(d, b, output / f'{d.stem}.png') for d, b in zip(darks, brights)]
+    pairs = [(d, b, output / f'{d.stem}.png') for d, b in zip(darks, brights)]
+    for d, b, out in pairs:
+        prepare_output(out, [d, b])
+    return pairs
+
+
+def prepare_figure_output(save_figure, dark, bright, output):
+    """Check --save-figure like the main output (a folder for folder inputs), before any work."""
+    if not save_figure:
+        return
+    if Path(dark).is_dir():
+        prepare_output_folder(save_figure, [dark, bright])
+    else:
+        prepare_output(save_figure, [dark, bright], others=[output])
 
 
 def figure_path(save_figure, batch, output):
@@ -107,12 +127,14 @@ def figure_path(save_figure, batch, output):
     return Path(save_figure) / f'{Path(output).stem}.png' if batch else Path(save_figure)
 
 
-def read_pair(dark_path, bright_path):
-    """Both images (RGB uint8/uint16) after ``check_pair``; errors name the files."""
-    from expinterp_plugin.exposure.io import read_image
+def read_pair(dark_path, bright_path, output):
+    """Both images (RGB uint8/uint16) after ``check_pair``, and ``output`` checked to hold their
+    bit depth (before any work); errors name the files."""
+    from expinterp_plugin.exposure.io import check_image_output, read_image
     from expinterp_plugin.exposure.y0 import check_pair
     dark, bright = read_image(dark_path), read_image(bright_path)
     check_pair(dark, bright, str(dark_path), str(bright_path))
+    check_image_output(output, dark.dtype)
     return dark, bright
 
 
@@ -123,6 +145,7 @@ def tile_progress(args, batch):
 
 def load_model(args):
     from expinterp_plugin.inference import load_interpolator
+    check_device(args.device)
     return load_interpolator(args.model, opt=args.opt, device=args.device)
 
 
@@ -154,11 +177,25 @@ def pair_record(dark_path, bright_path, output, times, mapper, seconds, figures)
 
 
 def report(args, summary):
-    """Print the summary as JSON (--json) or one line per pair."""
+    """Print the summary as JSON (--json) or one line per pair, then (stderr) the failed pairs
+    of a batch; returns the exit status (2 when any pair failed)."""
+    failed = summary.get('failed', [])
     if args.json:
         print_json(summary)
-        return
-    for r in summary['pairs']:
+    else:
+        print_pairs(summary['pairs'])
+    if failed:
+        print(f"expinterp: {len(summary['pairs'])} pair(s) done, {len(failed)} failed:",
+              file=sys.stderr)
+        for f in failed:
+            print(f"  {f['dark']} + {f['bright']}: {f['error']}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def print_pairs(records):
+    """One line per written pair (and one per figure)."""
+    for r in records:
         details = []
         if 't_dark' in r:
             details.append(f"t_dark {r['t_dark']:g} s, t_bright {r['t_bright']:g} s")
@@ -174,20 +211,31 @@ def report(args, summary):
 
 def for_each_pair(args, work):
     """Run ``work(dark_path, bright_path, output, batch) -> record`` over the input pairs with a
-    progress bar; returns the records. Errors name the files involved."""
+    progress bar; returns (records, failures). In a folder batch a pair's user error is printed
+    with the pair's names and recorded in ``failures`` ({dark, bright, error}), and the batch
+    goes on; a single pair's error propagates. Every output is checked before the first pair."""
     pairs = input_pairs(args.dark, args.bright, args.output)
+    prepare_figure_output(args.save_figure, args.dark, args.bright, args.output)
     batch = Path(args.dark).is_dir()
-    return [work(d, b, out, batch)
-            for d, b, out in progress(pairs, len(pairs), 'pairs', args.json or not batch)]
+    records, failures = [], []
+    for d, b, out in progress(pairs, len(pairs), 'pairs', args.json or not batch):
+        try:
+            records.append(work(d, b, out, batch))
+        except user_error_types() as err:
+            if not batch:
+                raise
+            failures.append({'dark': str(d), 'bright': str(b), 'error': describe(err)})
+            print(f'expinterp: error: {d} + {b}: {describe(err)}', file=sys.stderr)
+    return records, failures
 
 
 def run(args):
-    from expinterp_plugin.exposure.io import ImageError, to_dtype, write_image
+    from expinterp_plugin.exposure.io import to_dtype, write_image
     from expinterp_plugin.figures import save_figures
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
-        dark, bright = read_pair(dark_path, bright_path)
+        dark, bright = read_pair(dark_path, bright_path, output)
         times = pair_times(args, dark_path, bright_path, dark, bright)
         figure = figure_path(args.save_figure, batch, output)
         result = interpolate_pair(args, interpolator, dark, bright, times, batch,
@@ -203,8 +251,7 @@ def run(args):
 
     try:
         interpolator = load_model(args)
-        records = for_each_pair(args, work)
-    except (ImageError, ValueError, OSError) as err:
-        return fail(str(err))
-    report(args, dict(model_settings(args, interpolator), pairs=records))
-    return 0
+        records, failures = for_each_pair(args, work)
+    except user_error_types() as err:
+        return fail(describe(err))
+    return report(args, dict(model_settings(args, interpolator), pairs=records, failed=failures))

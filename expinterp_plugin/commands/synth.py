@@ -1,9 +1,9 @@
 """``expinterp synth DST``: write the built-in synthetic exposure-triplet data set."""
 import argparse
-import sys
 
-from expinterp_plugin.commands._common import (non_negative_float, non_negative_int,
-                                               positive_float, positive_int)
+from expinterp_plugin.commands._common import (describe, fail, non_negative_float,
+                                               non_negative_int, positive_float, positive_int,
+                                               user_error_types)
 
 # Mirrors of expinterp_plugin.exposure.synth's defaults, so that building the parser does not
 # import the numeric core (tests/test_synth.py checks they agree).
@@ -66,9 +66,8 @@ def run(args):
             args.dst, scenes=args.scenes, val_scenes=args.val_scenes, size=args.size,
             seed=args.seed, ev=args.ev, bit_depth=args.bit_depth, shot_noise=args.shot_noise,
             read_noise=args.read_noise, overwrite=args.overwrite, progress=True)
-    except (FileExistsError, NotADirectoryError, ValueError) as error:
-        print(f'expinterp synth: {error}', file=sys.stderr)
-        return 2
+    except user_error_types() as error:
+        return fail(describe(error))
     if args.json:
         print(synth.summary_json(summary))
     else:

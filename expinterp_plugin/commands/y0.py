@@ -1,7 +1,11 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
 from pathlib import Path
 
-from expinterp_plugin.commands._common import add_time_arguments, fail, print_json
+from expinterp_plugin.commands._common import (add_time_arguments, describe, fail,
+                                               non_negative_float, prepare_image_output,
+                                               prepare_output, print_json, user_error_types)
+
+CRF_SUFFIXES = ('.npy', '.txt')
 
 NAME = 'y0'
 HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a dark/bright pair'
@@ -10,12 +14,16 @@ HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a da
 def add_arguments(parser):
     parser.add_argument('dark', help='short exposure (8- or 16-bit image)')
     parser.add_argument('bright', help='long exposure, same size and bit depth')
-    parser.add_argument('-o', '--output', required=True, help='output image (inputs\' bit depth)')
+    parser.add_argument('-o', '--output', required=True,
+                        help='output image (inputs\' bit depth; .png or .tif for 16-bit); an '
+                        'existing file is replaced (atomically), an input is never overwritten')
     add_time_arguments(parser)
     parser.add_argument('--imf', choices=('linear', 'sigmoid'), default='linear',
                         help='F by linear interpolation (proposed) or double-sigmoid fit')
-    parser.add_argument('--xi-l', type=float, default=10, help='dark weight threshold xi_L')
-    parser.add_argument('--xi-u', type=float, default=250, help='bright weight threshold xi_U')
+    parser.add_argument('--xi-l', type=non_negative_float, default=10,
+                        help='dark weight threshold xi_L')
+    parser.add_argument('--xi-u', type=non_negative_float, default=250,
+                        help='bright weight threshold xi_U')
     parser.add_argument('--save-crf', metavar='FILE', help='also write the CRF used (.npy/.txt)')
     parser.add_argument('--json', action='store_true', help='print what was done as JSON')
 
@@ -55,12 +63,17 @@ def pair_times(args, dark_path, bright_path, dark, bright):
 
 def run(args):
     from expinterp_plugin.exposure.crf import save_crf
-    from expinterp_plugin.exposure.io import ImageError, read_image, to_dtype, write_image
+    from expinterp_plugin.exposure.io import read_image, to_dtype, write_image
     from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, resolve_pair_crf,
                                               validate_times)
+    inputs = [p for p in (args.dark, args.bright, args.exposures) if p]
     try:
+        prepare_image_output(args.output, inputs)
+        if args.save_crf:
+            prepare_output(args.save_crf, inputs, CRF_SUFFIXES, others=[args.output])
         dark, bright = read_image(args.dark), read_image(args.bright)
         check_pair(dark, bright, args.dark, args.bright)
+        prepare_image_output(args.output, inputs, dark.dtype)
         times = pair_times(args, args.dark, args.bright, dark, bright)
         t_dark, t_bright, source = times
         t_target = validate_times(t_dark, t_bright, args.target)
@@ -69,8 +82,8 @@ def run(args):
         write_image(args.output, to_dtype(y0, dark.dtype))
         if args.save_crf:
             save_crf(crf, args.save_crf)
-    except (ImageError, ValueError, FileNotFoundError) as err:
-        return fail(str(err))
+    except user_error_types() as err:
+        return fail(describe(err))
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
                'bit_depth': 8 * dark.dtype.itemsize}

@@ -5,7 +5,16 @@ Each (dark, mid, bright) triplet with the requested EV spread becomes one scene 
 ``NAME_sNNN``. The CRF written to ``crf/KEY.npy`` is estimated on the whole (resized) images
 before cropping: from the dark/bright pair only (``crf='pair'``, the honest setting for
 evaluating interpolation) or from every frame of the bracket (``crf='bracket'``).
+
+Safety: the output folder carries a manifest (``MANIFEST_NAME``) and ``overwrite`` replaces
+only a folder that has one, never one that equals, contains or lies inside the source; the new
+folder is built beside it and swapped in whole (``io.replace_directory``), and leftovers of a
+killed run (marked temporary siblings holding a manifest) are removed by the next one.
 """
+import glob
+import json
+import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,7 +25,11 @@ from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_ima
 from expinterp_plugin.exposure.crf import resolve_crf, save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
-                                          read_image, write_image)
+                                          read_image, temp_sibling_prefix, write_image)
+
+#: The file that marks a folder as written by ``prepare_triplets`` (JSON: tool, complete, pid).
+MANIFEST_NAME = '.expinterp-prepare.json'
+_TOOL = 'expinterp prepare'
 
 
 def find_brackets(src):
@@ -72,9 +85,27 @@ def _job_crf(job, images):
     return resolve_crf(job['crf'], levels=np.iinfo(images[0].dtype).max + 1)
 
 
+#: How much brighter (mean code, fraction of the code range) a shorter exposure may be than a
+#: longer one before their times are called swapped: film fog and noise move near-black frames
+#: by ~0.5 % (Debevec's memorial scans), while swapped frames 2 EV apart differ by tens of %.
+BRIGHTNESS_ORDER_TOLERANCE = 0.02
+
+
+def check_brightness_order(paths, images):
+    """Refuse frames whose mean brightness clearly falls as their exposure time grows (times in
+    exposures.txt or EXIF swapped); ``paths`` and ``images`` (RGB uint8/uint16) ordered by time."""
+    means = [float(img.mean()) for img in images]
+    margin = BRIGHTNESS_ORDER_TOLERANCE * np.iinfo(images[0].dtype).max
+    for (p0, m0), (p1, m1) in zip(zip(paths, means), zip(paths[1:], means[1:])):
+        if m0 > m1 + margin:
+            raise ImageError(f'{p0} (mean {m0:.1f}) is brighter than {p1} (mean {m1:.1f}) '
+                             'although its exposure time is shorter: times swapped?')
+
+
 def _prepare_triplet(job):
     """Write one triplet (or its crops) under job['dst']; return exposures.txt lines."""
     images = _load_frames(job['paths'], job['max_side'])
+    check_brightness_order(job['paths'], images)
     crf = _job_crf(job, images)
     dst, name, crop, step = Path(job['dst']), job['name'], job['crop'], job['step']
     h, w = images[0].shape[:2]
@@ -114,25 +145,108 @@ def plan_jobs(src, max_side=None, crop=None, step=None, crf='pair', ev=4.0, ev_t
     return jobs
 
 
+def read_manifest(folder):
+    """The manifest dict of a folder written by ``prepare_triplets``; None when it has none."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get('tool') == _TOOL else None
+
+
+def _write_manifest(folder, src, complete):
+    """Mark ``folder`` as this tool's; an incomplete one also names the process building it
+    (a later run leaves a live run's folder alone)."""
+    manifest = {'tool': _TOOL, 'complete': complete, 'src': str(Path(src).resolve())}
+    if not complete:
+        manifest['pid'] = os.getpid()
+    atomic_write_bytes(Path(folder) / MANIFEST_NAME, json.dumps(manifest).encode())
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, TypeError):
+        return True
+    return True
+
+
+def remove_interrupted_runs(dst):
+    """Delete what killed runs for ``dst`` left beside it: temporary sibling folders that are
+    provably ``prepare_triplets``' (a manifest inside, its process gone) or still empty. Where
+    ``dst`` itself is missing (killed between the two renames of a non-atomic swap), a complete
+    leftover is first renamed back to ``dst``. Returns the removed paths."""
+    dst = Path(dst)
+    if not dst.parent.is_dir():
+        return []
+    ours = []
+    for path in dst.parent.glob(f'{glob.escape(temp_sibling_prefix(dst))}*'):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        manifest = read_manifest(path)
+        if manifest is None:
+            if not any(path.iterdir()):
+                ours.append(path)
+        elif manifest.get('complete') or not _process_alive(manifest.get('pid')):
+            ours.append(path)
+    if not dst.exists():
+        complete = [p for p in ours if (read_manifest(p) or {}).get('complete')]
+        if complete:
+            restored = max(complete, key=lambda p: p.stat().st_mtime)
+            os.replace(restored, dst)
+            ours.remove(restored)
+    for path in ours:
+        shutil.rmtree(path, ignore_errors=True)
+    return ours
+
+
+def check_destination(src, dst, overwrite):
+    """Refuse a ``dst`` that ``prepare_triplets`` must not write or replace: a file, a folder
+    equal to / containing / inside ``src``, a non-empty folder without ``overwrite``, or (with
+    it) a non-empty folder that lacks the manifest of a completed earlier run."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise ImageError(f'{dst}: exists and is not a folder')
+    real_src, real_dst = src.resolve(), dst.resolve()
+    if real_dst == real_src:
+        raise ImageError(f'{dst}: is the source folder {src}; choose another output folder')
+    if real_dst in real_src.parents:
+        raise ImageError(f'{dst}: contains the source folder {src}; choose another output folder')
+    if real_src in real_dst.parents:
+        raise ImageError(f'{dst}: lies inside the source folder {src}; choose a folder outside it')
+    if not dst.is_dir() or not any(dst.iterdir()):
+        return
+    if not overwrite:
+        raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
+    manifest = read_manifest(dst)
+    if manifest is None or not manifest.get('complete'):
+        raise ImageError(f'{dst}: not written by expinterp prepare (no {MANIFEST_NAME}); '
+                         '--overwrite replaces only its own output folders: remove it yourself '
+                         'or choose another')
+
+
 def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', ev=4.0,
                      ev_tol=0.25, mid_tol=0.2, lmdb_writer=None, workers=1, overwrite=False,
                      progress=None):
     """Build the triplet layout at ``dst`` from brackets under ``src``; returns a summary dict.
 
-    The layout is assembled in a temporary sibling folder and renamed into place at the end, so
-    an interrupted run leaves no half-written dataset. ``progress`` wraps an iterable (e.g. tqdm).
-    ``lmdb_writer(root, keys)``, when given, adds LMDB copies of the frame folders before the
-    rename (the numeric core does not import BasicSR itself).
+    The layout is assembled in a temporary sibling folder and swapped into place at the end
+    (``dst`` is always the complete old or the complete new dataset), marked as this function's
+    by ``MANIFEST_NAME``. ``overwrite`` may replace only such a folder (``check_destination``).
+    ``progress`` wraps an iterable (e.g. tqdm). ``lmdb_writer(root, keys)``, when given, adds
+    LMDB copies of the frame folders before the swap (the numeric core does not import BasicSR
+    itself).
     """
     dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise ImageError(f'{dst}: exists and is not a folder')
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
+    remove_interrupted_runs(dst)
+    check_destination(src, dst, overwrite)
     jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)
     if not jobs:
         raise ImageError(f'{src}: no {ev} EV triplets with a geometric-mean middle frame')
     with atomic_directory(dst) as tmp:
+        _write_manifest(tmp, src, complete=False)
         for job in jobs:
             job['dst'] = str(tmp)
         wrap = progress or (lambda it, **_: it)
@@ -146,5 +260,6 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
         atomic_write_bytes(tmp / 'exposures.txt', (header + '\n'.join(lines) + '\n').encode())
         if lmdb_writer is not None:
             lmdb_writer(tmp, [line.split()[0] for line in lines])
+        _write_manifest(tmp, src, complete=True)
     return {'root': str(dst), 'triplets': len(jobs), 'samples': len(lines),
             'scenes': sorted({j['name'] for j in jobs}), 'lmdb': lmdb_writer is not None}
