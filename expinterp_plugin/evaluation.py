@@ -32,9 +32,9 @@ import numpy as np
 from expinterp_plugin.exposure.brackets import read_triplet_layout
 from expinterp_plugin.exposure.crf import load_crf
 from expinterp_plugin.exposure.fusion import mertens_fuse
-from expinterp_plugin.exposure.io import atomic_write_bytes, read_image, to_dtype
+from expinterp_plugin.exposure.io import atomic_write_bytes, to_dtype
 from expinterp_plugin.exposure.mef_ssim import mef_ssim
-from expinterp_plugin.exposure.prepare import resize_max_side
+from expinterp_plugin.exposure.prepare import load_frames
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
 from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf
 
@@ -191,9 +191,9 @@ def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSIO
 
 
 def load_triplet_frames(triplet, max_side=None):
-    """(dark, mid, bright) RGB uint8/uint16 (H, W, 3), each downscaled to ``max_side``."""
-    return tuple(resize_max_side(read_image(p), max_side)
-                 for p in (triplet.low, triplet.mid, triplet.high))
+    """(dark, mid, bright) RGB uint8/uint16 (H, W, 3), each downscaled to ``max_side``; frames
+    of different sizes are an error naming them."""
+    return tuple(load_frames([triplet.low, triplet.mid, triplet.high], max_side))
 
 
 def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS):

@@ -32,24 +32,45 @@ def add_crf_argument(parser, default='pair'):
         f" (default: {default})")
 
 
+def print_error(message):
+    """``expinterp: error: MESSAGE`` on stderr, on a line of its own even while a progress bar
+    is drawn there (tqdm clears and redraws it)."""
+    from tqdm import tqdm
+    tqdm.write(f'expinterp: error: {message}', file=sys.stderr)
+
+
 def fail(message):
     """Print an error for the user and return the exit status 2."""
-    print(f'expinterp: error: {message}', file=sys.stderr)
+    print_error(message)
     return 2
 
 
 def user_error_types():
     """Exceptions that report a problem with the user's files or values (not a bug): shown as
-    one ``expinterp: error:`` line, exit status 2."""
+    one ``expinterp: error:`` line, exit status 2. OpenCV's errors are among them: its
+    calibration and fusion assert on inputs it cannot use (too few pixels for Debevec's grid)."""
+    import cv2
     from expinterp_plugin.exposure.imf import SigmoidFitError
-    return (ValueError, OSError, SigmoidFitError)
+    return (ValueError, OSError, SigmoidFitError, cv2.error)
 
 
 def describe(err):
     """One line for a user error; an OSError names its file (``PATH: Permission denied``)."""
+    import cv2
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         return f'{err.filename}: {err.strerror}'
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, cv2.error):
+        return f'OpenCV cannot process the input ({getattr(err, "err", None) or "no detail"})'
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def describe_for(err, *paths):
+    """``describe(err)``, prefixed with the input ``paths`` when it names none of them."""
+    message = describe(err)
+    if any(str(p) in message for p in paths):
+        return message
+    return f'{" + ".join(map(str, paths))}: {message}'
 
 
 def _same_file(a, b):

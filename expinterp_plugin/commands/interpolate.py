@@ -9,10 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from expinterp_plugin.commands._common import (add_time_arguments, check_device, describe, fail,
-                                               non_negative_int, prepare_image_output,
-                                               prepare_output, prepare_output_folder,
-                                               print_json, progress, user_error_types)
+from expinterp_plugin.commands._common import (add_time_arguments, check_device, describe,
+                                               describe_for, fail, non_negative_int,
+                                               prepare_image_output, prepare_output,
+                                               prepare_output_folder, print_error, print_json,
+                                               progress, user_error_types)
 from expinterp_plugin.commands.y0 import pair_times
 
 NAME = 'interpolate'
@@ -223,9 +224,9 @@ def for_each_pair(args, work):
             records.append(work(d, b, out, batch))
         except user_error_types() as err:
             if not batch:
-                raise
+                raise ValueError(describe_for(err, d, b)) from err
             failures.append({'dark': str(d), 'bright': str(b), 'error': describe(err)})
-            print(f'expinterp: error: {d} + {b}: {describe(err)}', file=sys.stderr)
+            print_error(describe_for(err, d, b))
     return records, failures
 
 

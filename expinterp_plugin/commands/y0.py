@@ -1,7 +1,7 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
 from pathlib import Path
 
-from expinterp_plugin.commands._common import (add_time_arguments, describe, fail,
+from expinterp_plugin.commands._common import (add_time_arguments, describe_for, fail,
                                                non_negative_float, prepare_image_output,
                                                prepare_output, print_json, user_error_types)
 
@@ -83,7 +83,7 @@ def run(args):
         if args.save_crf:
             save_crf(crf, args.save_crf)
     except user_error_types() as err:
-        return fail(describe(err))
+        return fail(describe_for(err, args.dark, args.bright))
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
                'bit_depth': 8 * dark.dtype.itemsize}

@@ -58,18 +58,27 @@ def max_pixels():
     return int(value * 10**6)
 
 
+def _too_large(path, what):
+    limit = max_pixels()
+    return ImageError(f'{path}: declares {what}, over the limit of {limit / 1e6:g} MP (raise it '
+                      f'with {MAX_MEGAPIXELS_ENV})')
+
+
 def declared_size(path):
     """(width, height) from an image file's header without decoding the pixels (Pillow's lazy
     open); None for formats Pillow does not know (OpenCV then applies its own limit)."""
     from PIL import Image, UnidentifiedImageError
-    # Pillow's own decompression-bomb guard (warning, then error, from ~89 MP) would override
-    # the configured limit; the check against ``max_pixels`` below replaces it.
+    # Pillow's own guard warns above MAX_IMAGE_PIXELS and refuses above twice that; it must not
+    # refuse what the configured limit allows.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
             with Image.open(path) as im:
                 return im.size
+        except Image.DecompressionBombError as err:
+            raise _too_large(path, f'more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:g} MP '
+                             f'({err})') from None
         except UnidentifiedImageError:
             return None
         except Exception:  # noqa: BLE001  Pillow's format parsers raise assorted errors on
@@ -79,11 +88,8 @@ def declared_size(path):
 def check_declared_size(path):
     """Refuse an image whose header declares more than ``max_pixels()`` pixels."""
     size = declared_size(path)
-    limit = max_pixels()
-    if size is not None and size[0] * size[1] > limit:
-        raise ImageError(f'{path}: declares {size[0]}x{size[1]} pixels '
-                         f'({size[0] * size[1] / 1e6:.1f} MP), over the limit of '
-                         f'{limit / 1e6:g} MP (raise it with {MAX_MEGAPIXELS_ENV})')
+    if size is not None and size[0] * size[1] > max_pixels():
+        raise _too_large(path, f'{size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.1f} MP)')
 
 
 def read_image(path):
@@ -101,8 +107,7 @@ def read_image(path):
     try:
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as err:
-        raise ImageError(f'{path}: not a readable image ({str(err).strip().splitlines()[-1]})') \
-            from None
+        raise ImageError(f'{path}: not a readable image ({getattr(err, "err", err)})') from None
     if img is None:
         raise ImageError(f'{path}: not a readable image')
     if img.dtype not in (np.uint8, np.uint16):
@@ -285,7 +290,7 @@ def exif_exposure_time(path):
     if value is None:
         return None
     value = float(value)
-    return value if value > 0 else None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 _COMMENT = re.compile(r'\s*#.*$')

@@ -65,7 +65,9 @@ def crop_positions(length, crop, step):
     return positions
 
 
-def _load_frames(paths, max_side):
+def load_frames(paths, max_side=None):
+    """Images (RGB uint8/uint16) of ``paths``, each downscaled to ``max_side``; an error names
+    the first frame whose size or bit depth differs from the first one's."""
     images = [resize_max_side(read_image(p), max_side) for p in paths]
     for p, img in zip(paths[1:], images[1:]):
         if img.shape != images[0].shape or img.dtype != images[0].dtype:
@@ -78,7 +80,7 @@ def _job_crf(job, images):
     if job['crf'] == 'pair':
         return estimate_crf([images[0], images[2]], [job['times'][0], job['times'][2]])
     if job['crf'] == 'bracket':
-        frames = _load_frames(job['bracket_paths'], job['max_side'])
+        frames = load_frames(job['bracket_paths'], job['max_side'])
         return estimate_crf(frames, job['bracket_times'])
     if job['crf'] == 'none':
         return None
@@ -104,7 +106,7 @@ def check_brightness_order(paths, images):
 
 def _prepare_triplet(job):
     """Write one triplet (or its crops) under job['dst']; return exposures.txt lines."""
-    images = _load_frames(job['paths'], job['max_side'])
+    images = load_frames(job['paths'], job['max_side'])
     check_brightness_order(job['paths'], images)
     crf = _job_crf(job, images)
     dst, name, crop, step = Path(job['dst']), job['name'], job['crop'], job['step']

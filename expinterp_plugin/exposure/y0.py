@@ -26,7 +26,7 @@ def validate_times(t_dark, t_bright, t_target=None):
         raise ValueError(f'dark exposure time {t_dark} must be shorter than the bright one '
                          f'{t_bright} (inputs or times swapped?)')
     if t_target is None:
-        return math.sqrt(t_dark * t_bright)
+        return math.sqrt(t_dark) * math.sqrt(t_bright)  # the product underflows for tiny times
     if not t_dark <= t_target <= t_bright:
         raise ValueError(f'target time {t_target} outside [{t_dark}, {t_bright}]')
     return float(t_target)
