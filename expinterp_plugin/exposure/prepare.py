@@ -25,7 +25,8 @@ from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_ima
 from expinterp_plugin.exposure.crf import resolve_crf, save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
-                                          read_image, temp_sibling_prefix, write_image)
+                                          interrupted_writes, read_image, temp_sibling_prefix,
+                                          write_image)
 
 #: The file that marks a folder as written by ``prepare_triplets`` (JSON: tool, complete, pid).
 MANIFEST_NAME = '.expinterp-prepare.json'
@@ -189,7 +190,8 @@ def remove_interrupted_runs(dst):
             continue
         manifest = read_manifest(path)
         if manifest is None:
-            if not any(path.iterdir()):
+            # Killed before its manifest was in place: empty, or holding that write's part file.
+            if set(path.iterdir()) <= set(interrupted_writes(path / MANIFEST_NAME)):
                 ours.append(path)
         elif manifest.get('complete') or not _process_alive(manifest.get('pid')):
             ours.append(path)
