@@ -398,3 +398,31 @@ def test_version(capsys):
         main(['--version'])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith('expinterp ')
+
+
+@pytest.mark.parametrize('command', ['synth', 'prepare', 'y0', 'calibrate'])
+def test_a_permission_error_while_writing_is_one_line_naming_the_file(command, tmp_path, project,
+                                                                      pair, monkeypatch):
+    """Root writes everywhere, so the refusal of the operating system is simulated at the one
+    place every command writes through."""
+    from expinterp_plugin.exposure import io as image_io
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(13, 'Permission denied', str(dir))
+    monkeypatch.setattr(image_io.tempfile, 'mkstemp', denied)
+    monkeypatch.setattr(image_io.tempfile, 'mkdtemp', denied)
+    out = tmp_path / 'out'
+    argv = {'synth': ['synth', out, '--scenes', 1, '--val-scenes', 0, '--size', '16x16'],
+            'prepare': ['prepare', project / 'brackets', out, '--crf', 'none'],
+            'y0': ['y0', pair / 'dark.png', pair / 'bright.png', '-o', out / 'y.png', *times()],
+            'calibrate': ['calibrate', project / 'brackets' / 'scene', '-o', out / 'c.npy']}
+    err = refused(argv[command], 'Permission denied')
+    assert str(tmp_path) in err
+
+
+def test_interpolate_checks_its_output_before_loading_the_model(pair, tmp_path):
+    before = snapshot(pair)
+    err = refused(['interpolate', pair / 'dark.png', pair / 'bright.png', '-o', pair / 'dark.png',
+                   '--model', tmp_path / 'missing.pth'], 'dark.png')
+    assert 'is the input' in err and 'missing.pth' not in err
+    assert snapshot(pair) == before

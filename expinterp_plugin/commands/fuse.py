@@ -12,7 +12,7 @@ from expinterp_plugin.commands.y0 import pair_times
 from expinterp_plugin.commands.interpolate import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
     figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    read_pair, report)
+    planned_pairs, read_pair, report)
 
 NAME = 'fuse'
 HELP = ('Mertens fusion of a dark/bright pair with the interpolated medium exposure (trained '
@@ -93,8 +93,9 @@ def run(args):
                            time.perf_counter() - started, figures)
 
     try:
+        pairs = planned_pairs(args)
         interpolator = load_model(args) if method == 'model' else None
-        records, failures = for_each_pair(args, work)
+        records, failures = for_each_pair(args, pairs, work)
     except user_error_types() as err:
         return fail(describe(err))
     settings = {'method': method}

@@ -210,13 +210,19 @@ def print_pairs(records):
             print(f'wrote {path}')
 
 
-def for_each_pair(args, work):
-    """Run ``work(dark_path, bright_path, output, batch) -> record`` over the input pairs with a
-    progress bar; returns (records, failures). In a folder batch a pair's user error is printed
-    with the pair's names and recorded in ``failures`` ({dark, bright, error}), and the batch
-    goes on; a single pair's error propagates. Every output is checked before the first pair."""
+def planned_pairs(args):
+    """``input_pairs`` of the arguments, with every output (figures too) checked: call it before
+    any work, a model's loading included."""
     pairs = input_pairs(args.dark, args.bright, args.output)
     prepare_figure_output(args.save_figure, args.dark, args.bright, args.output)
+    return pairs
+
+
+def for_each_pair(args, pairs, work):
+    """Run ``work(dark_path, bright_path, output, batch) -> record`` over ``planned_pairs`` with
+    a progress bar; returns (records, failures). In a folder batch a pair's user error is printed
+    with the pair's names and recorded in ``failures`` ({dark, bright, error}), and the batch
+    goes on; a single pair's error propagates."""
     batch = Path(args.dark).is_dir()
     records, failures = [], []
     for d, b, out in progress(pairs, len(pairs), 'pairs', args.json or not batch):
@@ -251,8 +257,9 @@ def run(args):
                            time.perf_counter() - started, figures)
 
     try:
+        pairs = planned_pairs(args)
         interpolator = load_model(args)
-        records, failures = for_each_pair(args, work)
+        records, failures = for_each_pair(args, pairs, work)
     except user_error_types() as err:
         return fail(describe(err))
     return report(args, dict(model_settings(args, interpolator), pairs=records, failed=failures))
