@@ -159,12 +159,6 @@ def check_device(device):
             raise ValueError(f'--device {device}: only {count} CUDA GPU(s) visible')
 
 
-def output_help(what='output'):
-    """The --help note on what happens to an existing output."""
-    return (f'{what}; an existing file is replaced (atomically: written beside it, then '
-            'renamed); an input is never overwritten')
-
-
 def add_time_arguments(parser):
     """--times, --exposures, --target and --crf: how a pair's exposures are known."""
     parser.add_argument('--times', nargs=2, type=positive_float, metavar=('T_DARK', 'T_BRIGHT'),

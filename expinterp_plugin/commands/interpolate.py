@@ -61,7 +61,8 @@ def add_network_arguments(parser):
 def add_output_arguments(parser):
     parser.add_argument('--save-figure', metavar='PATH',
                         help='also write a comparison strip PNG to PATH and the CRF/IMF curves '
-                        'to PATH_curves.png (a folder of them for folder inputs)')
+                        'to PATH_curves.png (a folder of them for folder inputs; existing files '
+                        'are replaced)')
     parser.add_argument('--json', action='store_true', help='print what was done as JSON')
 
 

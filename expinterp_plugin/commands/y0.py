@@ -24,7 +24,8 @@ def add_arguments(parser):
                         help='dark weight threshold xi_L')
     parser.add_argument('--xi-u', type=non_negative_float, default=250,
                         help='bright weight threshold xi_U')
-    parser.add_argument('--save-crf', metavar='FILE', help='also write the CRF used (.npy/.txt)')
+    parser.add_argument('--save-crf', metavar='FILE', help='also write the CRF used (.npy/.txt; an existing file '
+                        'is replaced)')
     parser.add_argument('--json', action='store_true', help='print what was done as JSON')
 
 
