@@ -28,7 +28,8 @@ from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_w
                                           interrupted_writes, read_image, temp_sibling_prefix,
                                           write_image)
 
-#: The file that marks a folder as written by ``prepare_triplets`` (JSON: tool, complete, pid).
+#: The file that marks a folder as written by ``prepare_triplets`` (JSON: tool, complete, src;
+#: pid while incomplete).
 MANIFEST_NAME = '.expinterp-prepare.json'
 _TOOL = 'expinterp prepare'
 
