@@ -122,3 +122,18 @@ def test_basicsr_saves_go_through_the_atomic_wrappers():
     from basicsr.models.base_model import BaseModel
     assert BaseModel.save_training_state is compat.save_training_state
     assert BaseModel.save_network is compat.save_network
+
+
+def test_load_resume_state_resumes_the_older_state_and_its_network(tmp_path):
+    states, models = tmp_path / 'training_states', tmp_path / 'models'
+    states.mkdir()
+    save_state(states, 100)
+    save_state(states, 200)
+    (states / '200.state').write_bytes(b'PK\x03\x04 truncated by a kill')
+    opt = {'auto_resume': True, 'num_gpu': 0, 'network_g': {'type': 'DenoiseNet'},
+           'path': {'training_states': str(states), 'models': str(models), 'resume_state': None}}
+    with pytest.warns(RuntimeWarning, match=r'200\.state: not a readable training state'):
+        state = compat.load_resume_state(opt)
+    assert state['iter'] == 100
+    assert opt['path']['resume_state'] == str(states / '100.state')
+    assert opt['path']['pretrain_network_g'] == str(models / 'net_g_100.pth')
