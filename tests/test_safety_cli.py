@@ -167,7 +167,13 @@ def test_two_outputs_of_one_command_may_not_coincide(pair, tmp_path):
     out = tmp_path / 'out.png'
     refused(['fuse', pair / 'dark.png', pair / 'bright.png', '-o', out, '--pair-only',
              '--save-figure', out], out)
+    refused(['fuse', pair / 'dark.png', pair / 'bright.png', '-o', tmp_path / 'x_curves.png',
+             '--pair-only', '--save-figure', tmp_path / 'x.png'], 'x_curves.png')  # its curves
     assert not out.exists()
+    before = snapshot(pair)
+    refused(['fuse', pair / 'dark.png', pair / 'bright.png', '-o', out, '--pair-only',
+             '--save-figure', pair / 'bright.png'], 'bright.png')
+    assert snapshot(pair) == before and list(tmp_path.iterdir()) == [pair]
 
 
 def test_help_says_what_happens_to_an_existing_output(capsys):

@@ -115,10 +115,12 @@ def prepare_figure_output(save_figure, dark, bright, output):
     """Check --save-figure like the main output (a folder for folder inputs), before any work."""
     if not save_figure:
         return
+    from expinterp_plugin.figures import curves_path
     if Path(dark).is_dir():
         prepare_output_folder(save_figure, [dark, bright])
-    else:
-        prepare_output(save_figure, [dark, bright], others=[output])
+        return
+    for path in (Path(save_figure), curves_path(Path(save_figure))):
+        prepare_image_output(path, [dark, bright], others=[output])
 
 
 def figure_path(save_figure, batch, output):
