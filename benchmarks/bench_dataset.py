@@ -34,8 +34,8 @@ import cv2
 import torch
 
 import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
-from expinterp_plugin.data.exposure_triplet_dataset import (ExposureTripletDataset,
-                                                            write_triplet_lmdbs)
+from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 from expinterp_plugin.exposure.io import read_image, read_table, write_image
 from expinterp_plugin.exposure.prepare import crop_positions
 from expinterp_plugin.exposure.synth import write_synthetic_dataset

@@ -297,7 +297,6 @@ def parse_validation_log(text):
 
 
 def parameter_count(opt):
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     from basicsr.archs import build_network
     return sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
 

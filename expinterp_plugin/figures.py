@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from expinterp_plugin.exposure.io import to_dtype, write_image
+from expinterp_plugin.exposure.io import to_uint8, write_image
 
 LABEL_HEIGHT = 28
 GAP = 4
@@ -24,16 +24,6 @@ TEXT = (235, 235, 235)
 #: Channel colours (RGB) for the curves of channel 0, 1, 2 (R, G, B).
 CHANNEL_COLOURS = ((220, 50, 50), (40, 160, 60), (50, 90, 230))
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def as_uint8(img):
-    """RGB uint8 / uint16 codes or float [0, 1] (H, W, 3) -> uint8 (H, W, 3)."""
-    img = np.asarray(img)
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        return to_dtype(img / 65535.0, np.uint8)
-    return to_dtype(np.clip(img, 0.0, 1.0), np.uint8)
 
 
 def panel_size(height, width, count, max_width=STRIP_WIDTH):
@@ -52,7 +42,7 @@ def strip_size(height, width, count, max_width=STRIP_WIDTH):
 def labelled_panel(label, img, size):
     """One panel: a label bar above ``img`` resized (INTER_AREA) to ``size`` = (h, w)."""
     h, w = size
-    small = cv2.resize(as_uint8(img), (w, h), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(to_uint8(img), (w, h), interpolation=cv2.INTER_AREA)
     bar = np.full((LABEL_HEIGHT, w, 3), BACKGROUND, np.uint8)
     cv2.putText(bar, label, (6, LABEL_HEIGHT - 9), FONT, 0.6, TEXT, 1, cv2.LINE_AA)
     return np.concatenate([bar, small], axis=0)

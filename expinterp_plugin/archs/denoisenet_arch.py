@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
@@ -179,7 +180,7 @@ def load_cycleisp_checkpoint(net, path):
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'{path}: not a state dict or a dict with a "state_dict" entry')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    consume_prefix_in_state_dict_if_present(state, 'module.')
     state = _fill_shared_aliases(state, net, path)
     try:
         net.load_state_dict(state, strict=True)

@@ -7,12 +7,10 @@ halos the middle frame is meant to remove). Inputs and outputs as `expinterp int
 """
 import time
 
-from expinterp_plugin.commands._common import fail
-from expinterp_plugin.commands.y0 import pair_times
-from expinterp_plugin.commands.interpolate import (
-    add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
+from expinterp_plugin.commands._common import (
+    add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments, fail,
     figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    read_pair, report)
+    read_args_pair, report)
 
 NAME = 'fuse'
 HELP = ('Mertens fusion of a dark/bright pair with the interpolated medium exposure (trained '
@@ -42,49 +40,38 @@ def method_of(args):
     return 'model' if args.model else 'imf-only' if args.imf_only else 'pair-only'
 
 
-def imf_mapper(args, dark, bright, times):
-    """The Y0Mapper of --imf-only for one pair (CRF per --crf, thresholds per --xi-l/--xi-u)."""
-    from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf, validate_times
-    t_dark, t_bright, _ = times
-    t_target = validate_times(t_dark, t_bright, args.target)
-    crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)
-    return Y0Mapper(crf, t_dark, t_bright, t_target, args.xi_l, args.xi_u, args.imf)
-
-
 def run(args):
-    from expinterp_plugin.exposure.fusion import mertens_fuse
-    from expinterp_plugin.exposure.io import ImageError, to_dtype, write_image
+    from expinterp_plugin.exposure.io import ImageError, write_image
     from expinterp_plugin.figures import save_figures
     method = method_of(args)
 
-    def middle_frame(dark_path, bright_path, dark, bright, batch, keep_y0):
-        """(middle float32 [0, 1] RGB, y0, mapper, times) of one pair for --model/--imf-only."""
-        times = pair_times(args, dark_path, bright_path, dark, bright)
+    def middle_frame(pair, batch, keep_y0):
+        """(middle float32 [0, 1] RGB, y0, mapper) of one pair for --model/--imf-only."""
         if method == 'model':
-            result = interpolate_pair(args, interpolator, dark, bright, times, batch, keep_y0)
-            return result.output, result.y0, result.mapper, times
-        mapper = imf_mapper(args, dark, bright, times)
-        y0 = mapper(dark, bright)
-        return y0, y0, mapper, times
+            result = interpolate_pair(args, interpolator, pair, batch, keep_y0)
+            return result.output, result.y0, result.mapper
+        mapper = pair.mapper(args.xi_l, args.xi_u, args.imf)
+        y0 = mapper(pair.dark, pair.bright)
+        return y0, y0, mapper
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
-        dark, bright = read_pair(dark_path, bright_path)
+        pair = read_args_pair(args, dark_path, bright_path)
         figure = figure_path(args.save_figure, batch, output)
         if method == 'pair-only':
-            fused = mertens_fuse([bright, dark])
-            panels, mapper, times = [('dark', dark), ('bright', bright)], None, None
+            fused = pair.fuse()
+            panels, mapper, times = [('dark', pair.dark), ('bright', pair.bright)], None, None
         else:
-            middle, y0, mapper, times = middle_frame(dark_path, bright_path, dark, bright, batch,
-                                                     figure is not None)
+            middle, y0, mapper = middle_frame(pair, batch, figure is not None)
+            times = pair.times
             # Only integer frames stay alive through the fusion, the memory peak of a large pair.
-            middle = to_dtype(middle, dark.dtype)
-            y0 = to_dtype(y0, dark.dtype) if figure is not None else None
-            fused = mertens_fuse([bright, middle, dark])
-            panels = [('dark', dark), ('y0', y0)]
+            middle = pair.codes(middle)
+            y0 = pair.codes(y0) if figure is not None else None
+            fused = pair.fuse(middle)
+            panels = [('dark', pair.dark), ('y0', y0)]
             if method == 'model':
                 panels.append(('output', middle))
-            panels.append(('bright', bright))
+            panels.append(('bright', pair.bright))
         write_image(output, fused)
         figures = []
         if figure is not None:

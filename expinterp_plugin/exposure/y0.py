@@ -140,6 +140,11 @@ def check_pair(dark, bright, dark_name='dark', bright_name='bright'):
                          f'(mean {bright.mean():.1f}): inputs swapped?')
 
 
+def is_pair_spec(crf):
+    """True for the CRF specs estimated from the pair itself: 'pair' and 'pair:ESTIMATOR'."""
+    return isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:'))
+
+
 def resolve_pair_crf(crf, dark, bright, t_dark, t_bright):
     """A CRF spec -> CRF for this pair's bit depth.
 
@@ -148,7 +153,7 @@ def resolve_pair_crf(crf, dark, bright, t_dark, t_bright):
     """
     from expinterp_plugin.exposure.crf import resolve_crf
     from expinterp_plugin.exposure.estimate import estimate_crf
-    if isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:')):
+    if is_pair_spec(crf):
         method = crf.partition(':')[2] or 'polynomial'
         return estimate_crf([dark, bright], [t_dark, t_bright], method=method)
     resolved = resolve_crf(crf, levels=np.iinfo(dark.dtype).max + 1)
