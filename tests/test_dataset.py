@@ -102,10 +102,13 @@ class TestModes:
         sample = ds[0]
         assert sample['lq'].shape == (channels, 32, 32)
         assert sample['gt'].shape == (3, 32, 32)
-        for key in ('lq', 'gt'):
+        for key in ('lq', 'y0', 'gt'):
             assert sample[key].dtype == torch.float32
             assert 0 <= sample[key].min() and sample[key].max() <= 1
-        assert ('y0' in sample) == (mode == 'direct')
+        # y0 is its own key in every mode; where it is an lq plane it is the first one
+        assert sample['y0'].shape == (3, 32, 32)
+        if mode != 'direct':
+            assert torch.equal(sample['lq'][:3], sample['y0'])
         assert Path(sample['lq_path']).parent.name == 'low'
         assert Path(sample['gt_path']).parent.name == 'mid'
 
