@@ -32,7 +32,7 @@ import numpy as np
 from expinterp_plugin.exposure.brackets import read_triplet_layout
 from expinterp_plugin.exposure.fusion import mertens_fuse
 from expinterp_plugin.exposure.io import atomic_write_bytes, read_image, to_dtype, to_uint8
-from expinterp_plugin.exposure.mef_ssim import mef_ssim
+from expinterp_plugin.exposure.fusion_quality import mef_ssim
 from expinterp_plugin.exposure.prepare import resize_max_side
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
 from expinterp_plugin.pair import ExposureTimes, Pair
