@@ -1,7 +1,7 @@
 """Time MEF-SSIM (expinterp_plugin.exposure.fusion_quality) on a small image and a 24-MP sequence.
 
 Prints one JSON object. Figures, all wall-clock seconds (best of --repeat):
-  small_test_vector_*: the 80x64 test vector of DESIGN.md section 6 (values checked too);
+  small_test_vector_*: the 80x64 test vector of docs/design.md, "Fusion and MEF-SSIM" (values checked too);
   small_rgb_512x768_multiscale: a 3-exposure RGB 512x768 sequence;
   large_rgb_multiscale: a 3-exposure RGB sequence of --megapixels (default 24) megapixels,
     with its parts: grey conversion of the 4 images and the scales themselves;

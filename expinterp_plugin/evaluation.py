@@ -1,4 +1,4 @@
-"""Scoring interpolation methods on a triplet-layout dataset (DESIGN.md sections 3 and 6).
+"""Scoring interpolation methods on a triplet-layout dataset (docs/design.md, "Evaluation").
 
 Each method predicts the middle exposure from the low (dark) and high (bright) frames only:
 
@@ -215,7 +215,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
     """Score ``method`` on every triplet under ``root``.
 
     Args:
-        root: a triplet-layout folder (DESIGN.md section 4).
+        root: a triplet-layout folder (docs/design.md, "Data layout").
         method: see the module docstring; crf: CRF spec or 'dataset' (ROOT/crf/NAME.npy).
         progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
         fusion: add the MEF-SSIM columns (``fusion_columns``, default all four);

@@ -1,7 +1,8 @@
 """The compat layer that makes stock basicsr 1.4.2 run here (expinterp_plugin/compat.py).
 
 Each fix is checked for what it does and, where this machine shows it (no CUDA GPU), against
-basicsr's own code failing as DESIGN.md section 7 describes, so that no test passes without its fix.
+basicsr's own code failing as docs/design.md, "BasicSR 1.4.2 compatibility", describes, so
+that no test passes without its fix.
 """
 import os
 import pickle

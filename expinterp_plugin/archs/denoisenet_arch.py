@@ -2,7 +2,7 @@
 
 Zamir et al., "CycleISP: Real Image Restoration via Improved Data Synthesis", CVPR 2020.
 The exposure-interpolation paper (Zheng, Li, Wu) uses it as the data-driven refiner f in
-output = y0 + f(y0). Structure (DESIGN.md section 3):
+output = y0 + f(y0). Structure (docs/design.md, "Refining with a network"):
 
     head  conv3x3 in->F
     body  num_rrg x RRG, conv3x3 F->F, PReLU

@@ -3,7 +3,7 @@
 y0 = (W1(x1) L1(x1) + W2(x2) L2(x2)) / (W1(x1) + W2(x2)) per channel, with x1 the bright input
 (time t1), x2 the dark input (time t2), L_i the IMF from t_i to the target time t3
 (default sqrt(t1 t2)) and W_i the smooth-step weights (Zheng, Li, Wu, eqs. 6-8; weights attached
-as in DESIGN.md section 3).
+as in docs/design.md, "Reliability weights and y0").
 """
 import math
 import numbers
@@ -57,7 +57,7 @@ class Y0Mapper:
         crf: a ``CRF`` (its channel order must match the images').
         t_dark, t_bright: exposure times (s), 0 < t_dark < t_bright.
         t_target: target time in [t_dark, t_bright]; default sqrt(t_dark * t_bright).
-        xi_l, xi_u: weight thresholds on the 8-bit scale (DESIGN.md defaults 10 and 250).
+        xi_l, xi_u: weight thresholds on the 8-bit scale (defaults 10 and 250, docs/design.md).
         imf: 'linear' (proposed) or 'sigmoid' (baseline).
     """
 
