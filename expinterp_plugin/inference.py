@@ -23,7 +23,6 @@ Arrays at this module's boundary: inputs RGB uint8/uint16 (H, W, 3) codes; outpu
 (H, W, 3) RGB in [0, 1].
 """
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,8 @@ from basicsr.archs import build_network
 from basicsr.utils.options import ordered_yaml
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-from expinterp_plugin.exposure.y0 import Y0Mapper
 from expinterp_plugin.modes import get_mode, mode_from_options, network_input, residual_from_options
-from expinterp_plugin.pair import Pair
+from expinterp_plugin.pair import Interpolation, Pair
 
 #: Checkpoint keys BasicSR's ``save_network`` uses, in order of preference.
 PARAM_KEYS = ('params_ema', 'params')
@@ -157,16 +155,6 @@ def lq_block(mode, y0, dark, bright, box):
     block = (slice(top, bottom), slice(left, right))
     lq = network_input(mode, None if y0 is None else y0[block], bright[block], dark[block])
     return np.ascontiguousarray(lq.transpose(2, 0, 1))
-
-
-@dataclass
-class Interpolation:
-    """One interpolation: ``output`` and ``y0`` float32 (H, W, 3) RGB in [0, 1] (``y0`` None in
-    direct mode unless asked for), ``mapper`` the Y0Mapper used (its CRF, IMF tables and target
-    time; None when y0 was not computed)."""
-    output: np.ndarray
-    y0: np.ndarray = None
-    mapper: Y0Mapper = None
 
 
 class Interpolator:

@@ -21,6 +21,8 @@ numpy + OpenCV only, no torch. Images that leave a ``Pair`` are RGB; y0 is float
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from expinterp_plugin.exposure.crf import resolve_crf
 from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
 from expinterp_plugin.exposure.fusion import mertens_fuse
@@ -30,6 +32,27 @@ from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, is_pair_spec, re
 
 #: Where a pair's exposure times came from, in the order they are looked for.
 TIME_SOURCES = ('arguments', 'exif', 'exposures file', 'estimated ratio')
+
+
+@dataclass
+class Interpolation:
+    """One middle frame of a pair: ``output`` and ``y0`` float32 (H, W, 3) RGB in [0, 1] (``y0``
+    None where it was not computed, e.g. a direct-mode network), ``mapper`` the Y0Mapper used
+    (its CRF, IMF tables and target time; None when y0 was not computed)."""
+    output: np.ndarray
+    y0: np.ndarray = None
+    mapper: Y0Mapper = None
+
+
+@dataclass
+class Fusion:
+    """A fused pair, every image codes of the pair's dtype (H, W, 3) RGB: ``fused``; the
+    ``middle`` frame that went into it (None for the pair alone); ``y0`` (only when kept);
+    ``mapper`` as in ``Interpolation``."""
+    fused: np.ndarray
+    middle: np.ndarray = None
+    y0: np.ndarray = None
+    mapper: Y0Mapper = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,13 @@ class Pair:
         """The model-driven medium exposure, float32 (H, W, 3) in [0, 1]."""
         return self.mapper(xi_l, xi_u, imf)(self.dark, self.bright)
 
+    def model_driven(self, xi_l=10, xi_u=250, imf='linear'):
+        """y0 as this pair's ``Interpolation`` (output = y0): the middle frame without a
+        network, in the form ``Interpolator.interpolate_pair`` returns."""
+        mapper = self.mapper(xi_l, xi_u, imf)
+        y0 = mapper(self.dark, self.bright)
+        return Interpolation(y0, y0, mapper)
+
     def codes(self, img01):
         """A float [0, 1] image as codes of the pair's dtype (rounded), as a file stores it."""
         return to_dtype(img01, self.dtype)
@@ -183,3 +213,21 @@ def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
     dark, bright = read_image(dark_path), read_image(bright_path)
     return Pair(dark, bright, times, t_target, crf, names=(str(dark_path), str(bright_path)),
                 paths=(dark_path, bright_path), exposures=exposures)
+
+
+def fuse_pair(pair, interpolate=None, keep_y0=False):
+    """The ``Fusion`` of a pair: Mertens of (bright, middle, dark), the middle frame being
+    ``interpolate(pair)`` (an ``Interpolation``: ``Pair.model_driven`` or a trained network's
+    ``interpolate_pair``), or of the pair alone when ``interpolate`` is None.
+
+    Float frames are rounded to the pair's codes and dropped before the fusion: only integer
+    frames stay alive through it, the memory peak of a large pair. ``keep_y0`` keeps y0 (codes).
+    """
+    if interpolate is None:
+        return Fusion(pair.fuse())
+    interpolation = interpolate(pair)
+    middle = pair.codes(interpolation.output)
+    y0 = pair.codes(interpolation.y0) if keep_y0 and interpolation.y0 is not None else None
+    mapper = interpolation.mapper
+    del interpolation
+    return Fusion(pair.fuse(middle), middle, y0, mapper)

@@ -43,40 +43,34 @@ def method_of(args):
 def run(args):
     from expinterp_plugin.exposure.io import ImageError, write_image
     from expinterp_plugin.figures import save_figures
+    from expinterp_plugin.pair import fuse_pair
     method = method_of(args)
 
-    def middle_frame(pair, batch, keep_y0):
-        """(middle float32 [0, 1] RGB, y0, mapper) of one pair for --model/--imf-only."""
+    def middle_frame(batch, keep_y0):
+        """The pair -> ``Interpolation`` of --model/--imf-only; None for --pair-only."""
         if method == 'model':
-            result = interpolate_pair(args, interpolator, pair, batch, keep_y0)
-            return result.output, result.y0, result.mapper
-        mapper = pair.mapper(args.xi_l, args.xi_u, args.imf)
-        y0 = mapper(pair.dark, pair.bright)
-        return y0, y0, mapper
+            return lambda pair: interpolate_pair(args, interpolator, pair, batch, keep_y0)
+        if method == 'imf-only':
+            return lambda pair: pair.model_driven(args.xi_l, args.xi_u, args.imf)
+        return None
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
         pair = read_args_pair(args, dark_path, bright_path)
         figure = figure_path(args.save_figure, batch, output)
-        if method == 'pair-only':
-            fused = pair.fuse()
-            panels, mapper, times = [('dark', pair.dark), ('bright', pair.bright)], None, None
-        else:
-            middle, y0, mapper = middle_frame(pair, batch, figure is not None)
-            times = pair.times
-            # Only integer frames stay alive through the fusion, the memory peak of a large pair.
-            middle = pair.codes(middle)
-            y0 = pair.codes(y0) if figure is not None else None
-            fused = pair.fuse(middle)
-            panels = [('dark', pair.dark), ('y0', y0)]
-            if method == 'model':
-                panels.append(('output', middle))
-            panels.append(('bright', pair.bright))
-        write_image(output, fused)
+        result = fuse_pair(pair, middle_frame(batch, figure is not None), figure is not None)
+        write_image(output, result.fused)
         figures = []
         if figure is not None:
-            figures = save_figures(figure, panels + [('fused', fused)], mapper)
-        return pair_record(dark_path, bright_path, output, times, mapper,
+            panels = [('dark', pair.dark)]
+            if method != 'pair-only':
+                panels.append(('y0', result.y0))
+            if method == 'model':
+                panels.append(('output', result.middle))
+            panels += [('bright', pair.bright), ('fused', result.fused)]
+            figures = save_figures(figure, panels, result.mapper)
+        times = None if method == 'pair-only' else pair.times
+        return pair_record(dark_path, bright_path, output, times, result.mapper,
                            time.perf_counter() - started, figures)
 
     try:
