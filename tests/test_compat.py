@@ -24,8 +24,8 @@ from basicsr.models.base_model import BaseModel
 from basicsr.utils import dist_util, file_client, options
 from expinterp_plugin import compat
 from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset
-from expinterp_plugin.triplet_store import write_triplet_lmdbs
 from expinterp_plugin.exposure.synth import write_synthetic_dataset
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 
 without_gpu = pytest.mark.skipif(torch.cuda.is_available(),
                                  reason="basicsr's own code fails this way only without GPUs")

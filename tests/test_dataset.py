@@ -11,11 +11,11 @@ from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from expinterp_plugin import exposure
 from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset, scene_of
-from expinterp_plugin.triplet_store import write_triplet_lmdbs
+from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.io import ImageError, write_image
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 
 TIMES = (1 / 64, 1 / 16, 1 / 4)  # low, mid, high: 4 EV apart, mid at the geometric mean
-FRAMES = ('low', 'mid', 'high')
 
 
 def srgb_encode(linear):
