@@ -2,8 +2,8 @@
 
 Zheng, Li, Wu, "Exposure Interpolation by Combining Model-driven and Data-driven Methods":
 Table I (y0 with the double-sigmoid vs the linear-interpolation IMF), Table II (hybrid with
-each loss, the direct deep baseline; here also the conditioned hybrid of docs/design.md, "Network-input modes"),
-Table III (MEF-SSIM of Mertens on the pair vs fusion with the interpolated frame), and the
+each loss, the direct deep baseline; here also the conditioned hybrid of docs/design.md,
+"Network-input modes"), Table III (MEF-SSIM of Mertens on the pair vs fusion with the interpolated frame), and the
 PSNR-vs-iteration curves of hybrid, conditioned and direct (mean and min-max over seeds).
 
 Usage (from the repository root):
