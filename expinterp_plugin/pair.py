@@ -25,7 +25,6 @@ import numpy as np
 
 from expinterp_plugin.exposure.crf import resolve_crf
 from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
-from expinterp_plugin.exposure.fusion import mertens_fuse
 from expinterp_plugin.exposure.io import exif_exposure_time, read_image, read_table, to_dtype
 from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, is_pair_spec, resolve_pair_crf,
                                           validate_times)
@@ -40,17 +39,6 @@ class Interpolation:
     None where it was not computed, e.g. a direct-mode network), ``mapper`` the Y0Mapper used
     (its CRF, IMF tables and target time; None when y0 was not computed)."""
     output: np.ndarray
-    y0: np.ndarray = None
-    mapper: Y0Mapper = None
-
-
-@dataclass
-class Fusion:
-    """A fused pair, every image codes of the pair's dtype (H, W, 3) RGB: ``fused``; the
-    ``middle`` frame that went into it (None for the pair alone); ``y0`` (only when kept);
-    ``mapper`` as in ``Interpolation``."""
-    fused: np.ndarray
-    middle: np.ndarray = None
     y0: np.ndarray = None
     mapper: Y0Mapper = None
 
@@ -194,15 +182,6 @@ class Pair:
         """A float [0, 1] image as codes of the pair's dtype (rounded), as a file stores it."""
         return to_dtype(img01, self.dtype)
 
-    def fuse(self, middle=None):
-        """Mertens fusion of (bright, middle, dark), or of the pair alone without ``middle``.
-
-        middle: codes of the pair's dtype (H, W, 3), e.g. ``codes(y0)``: only integer frames
-        enter the fusion, its memory peak on large photos. Returns codes of the pair's dtype.
-        """
-        frames = [self.bright, self.dark] if middle is None else [self.bright, middle, self.dark]
-        return mertens_fuse(frames)
-
 
 def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None, crf='pair'):
     """The ``Pair`` of two image files; errors name the files.
@@ -213,21 +192,3 @@ def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
     dark, bright = read_image(dark_path), read_image(bright_path)
     return Pair(dark, bright, times, t_target, crf, names=(str(dark_path), str(bright_path)),
                 paths=(dark_path, bright_path), exposures=exposures)
-
-
-def fuse_pair(pair, interpolate=None, keep_y0=False):
-    """The ``Fusion`` of a pair: Mertens of (bright, middle, dark), the middle frame being
-    ``interpolate(pair)`` (an ``Interpolation``: ``Pair.model_driven`` or a trained network's
-    ``interpolate_pair``), or of the pair alone when ``interpolate`` is None.
-
-    Float frames are rounded to the pair's codes and dropped before the fusion: only integer
-    frames stay alive through it, the memory peak of a large pair. ``keep_y0`` keeps y0 (codes).
-    """
-    if interpolate is None:
-        return Fusion(pair.fuse())
-    interpolation = interpolate(pair)
-    middle = pair.codes(interpolation.output)
-    y0 = pair.codes(interpolation.y0) if keep_y0 and interpolation.y0 is not None else None
-    mapper = interpolation.mapper
-    del interpolation
-    return Fusion(pair.fuse(middle), middle, y0, mapper)

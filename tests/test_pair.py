@@ -11,7 +11,8 @@ from expinterp_plugin.exposure import interpolate_exposure, mertens_fuse
 from expinterp_plugin.exposure.crf import preset_crf
 from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
 from expinterp_plugin.exposure.io import to_dtype, write_image
-from expinterp_plugin.pair import ExposureTimes, Pair, fuse_pair, read_pair
+from expinterp_plugin.fusion import fuse_pair
+from expinterp_plugin.pair import ExposureTimes, Pair, read_pair
 from test_core_prepare import TIMES, render_frames
 
 T_DARK, T_BRIGHT = TIMES[0], TIMES[-1]
@@ -94,7 +95,7 @@ class TestOnce:
     def test_plain_fusion_needs_neither_times_nor_crf(self, tmp_path, frames, monkeypatch):
         def unreachable(*args, **kwargs):
             raise AssertionError('looked up although the fusion of the pair alone needs none')
-        for name in ('recorded_times', 'estimated_times', 'resolve_pair_crf'):
+        for name in ('recorded_times', 'estimated_times', 'resolve_pair_crf', 'Y0Mapper'):
             monkeypatch.setattr(pair_module, name, unreachable)
         result = fuse_pair(read_pair(*write_pair(tmp_path, frames)))
         np.testing.assert_array_equal(result.fused, mertens_fuse([frames[1], frames[0]]))
@@ -105,9 +106,9 @@ class TestOnce:
         with pytest.raises(ValueError, match=r'bright\.png .* is brighter than .*dark\.png'):
             read_pair(bright, dark)
 
-    def test_pair_modes_and_triplet_store_import_no_torch(self):
-        code = ('import sys, expinterp_plugin.pair, expinterp_plugin.modes, '
-                'expinterp_plugin.triplet_store; '
+    def test_pair_fusion_modes_and_triplet_store_import_no_torch(self):
+        code = ('import sys, expinterp_plugin.pair, expinterp_plugin.fusion, '
+                'expinterp_plugin.modes, expinterp_plugin.triplet_store; '
                 'print(sorted({"torch", "basicsr"} & set(sys.modules)))')
         done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                               check=True)

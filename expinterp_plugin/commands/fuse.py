@@ -5,12 +5,13 @@ the trained network's output (--model), the model-driven y0 (--imf-only), or abs
 (--pair-only: plain Mertens of the two inputs, the baseline whose brightness-order reversal and
 halos the middle frame is meant to remove). Inputs and outputs as `expinterp interpolate`.
 """
+import functools
 import time
 
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments, fail,
-    figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    read_args_pair, report)
+    figure_path, for_each_pair, load_model, model_settings, pair_record, read_args_pair, report,
+    tile_progress)
 
 NAME = 'fuse'
 HELP = ('Mertens fusion of a dark/bright pair with the interpolated medium exposure (trained '
@@ -43,15 +44,19 @@ def method_of(args):
 def run(args):
     from expinterp_plugin.exposure.io import ImageError, write_image
     from expinterp_plugin.figures import save_figures
-    from expinterp_plugin.pair import fuse_pair
+    from expinterp_plugin.fusion import fuse_pair
+    from expinterp_plugin.pair import Pair
     method = method_of(args)
 
     def middle_frame(batch, keep_y0):
         """The pair -> ``Interpolation`` of --model/--imf-only; None for --pair-only."""
         if method == 'model':
-            return lambda pair: interpolate_pair(args, interpolator, pair, batch, keep_y0)
+            return functools.partial(interpolator.interpolate_pair, tile=args.tile,
+                                     tile_pad=args.tile_pad, progress=tile_progress(args, batch),
+                                     keep_y0=keep_y0)
         if method == 'imf-only':
-            return lambda pair: pair.model_driven(args.xi_l, args.xi_u, args.imf)
+            return functools.partial(Pair.model_driven, xi_l=args.xi_l, xi_u=args.xi_u,
+                                     imf=args.imf)
         return None
 
     def work(dark_path, bright_path, output, batch):
