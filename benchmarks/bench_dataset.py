@@ -34,13 +34,12 @@ import cv2
 import torch
 
 import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
-from expinterp_plugin.data.exposure_triplet_dataset import (ExposureTripletDataset,
-                                                            write_triplet_lmdbs)
+from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset
+from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.io import read_image, read_table, write_image
 from expinterp_plugin.exposure.prepare import crop_positions
 from expinterp_plugin.exposure.synth import write_synthetic_dataset
-
-FRAMES = ('low', 'mid', 'high')
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 TARGET_CROPS_PER_S = 500
 
 

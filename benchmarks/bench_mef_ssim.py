@@ -1,7 +1,7 @@
-"""Time MEF-SSIM (expinterp_plugin.exposure.mef_ssim) on a small image and a 24-MP sequence.
+"""Time MEF-SSIM (expinterp_plugin.exposure.fusion_quality) on a small image and a 24-MP sequence.
 
 Prints one JSON object. Figures, all wall-clock seconds (best of --repeat):
-  small_test_vector_*: the 80x64 test vector of DESIGN.md section 6 (values checked too);
+  small_test_vector_*: the 80x64 test vector of docs/design.md, "Fusion and MEF-SSIM" (values checked too);
   small_rgb_512x768_multiscale: a 3-exposure RGB 512x768 sequence;
   large_rgb_multiscale: a 3-exposure RGB sequence of --megapixels (default 24) megapixels,
     with its parts: grey conversion of the 4 images and the scales themselves;
@@ -20,10 +20,7 @@ import time
 import cv2
 import numpy as np
 
-import importlib
-
-# The package re-exports the function mef_ssim under the module's name: fetch the module itself.
-mef = importlib.import_module('expinterp_plugin.exposure.mef_ssim')
+from expinterp_plugin.exposure import fusion_quality as mef
 
 
 def best_time(fn, repeat):

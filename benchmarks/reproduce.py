@@ -2,8 +2,8 @@
 
 Zheng, Li, Wu, "Exposure Interpolation by Combining Model-driven and Data-driven Methods":
 Table I (y0 with the double-sigmoid vs the linear-interpolation IMF), Table II (hybrid with
-each loss, the direct deep baseline; here also the conditioned hybrid of DESIGN.md section 3),
-Table III (MEF-SSIM of Mertens on the pair vs fusion with the interpolated frame), and the
+each loss, the direct deep baseline; here also the conditioned hybrid of docs/design.md,
+"Network-input modes"), Table III (MEF-SSIM of Mertens on the pair vs fusion with the interpolated frame), and the
 PSNR-vs-iteration curves of hybrid, conditioned and direct (mean and min-max over seeds).
 
 Usage (from the repository root):
@@ -46,11 +46,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
 from expinterp_plugin.evaluation import FUSION_COLUMNS, evaluate
+from expinterp_plugin.figures import LIGHT, Axes, blank_canvas
 from expinterp_plugin.exposure.io import atomic_directory, atomic_write_bytes, write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -297,7 +297,6 @@ def parse_validation_log(text):
 
 
 def parameter_count(opt):
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     from basicsr.archs import build_network
     return sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
 
@@ -427,7 +426,7 @@ def markdown_tables(report, sets):
 
 
 # ----------------------------------------------------------------------------------------------
-# Curves (OpenCV drawing: matplotlib is not a dependency)
+# Curves (drawn with expinterp_plugin.figures: matplotlib is not a dependency)
 # ----------------------------------------------------------------------------------------------
 
 CURVE_COLOURS = {'hybrid': (31, 119, 180), 'conditioned': (44, 160, 44),
@@ -455,62 +454,27 @@ def draw_curves(series, title, path, size=(960, 600)):
     """PSNR vs iteration: mean line and min-max band per label, y0 dashed; RGB PNG at path."""
     width, height = size
     left, right, top, bottom = 80, 180, 50, 60
-    canvas = np.full((height, width, 3), 255, np.uint8)
+    canvas = blank_canvas((height, width), LIGHT)
     all_iters = [i for s in series.values() for i in s['iters']]
     all_values = [v for s in series.values() for v in s['min'] + s['max'] +
                   ([s['y0']] if s['y0'] is not None else [])]
-    x_max = max(all_iters + [1])
     y_lo, y_hi = min(all_values), max(all_values)
     pad = max(0.2, 0.05 * (y_hi - y_lo))
-    y_lo, y_hi = y_lo - pad, y_hi + pad
-
-    def to_px(it, value):
-        x = left + (width - left - right) * it / x_max
-        y = top + (height - top - bottom) * (y_hi - value) / (y_hi - y_lo)
-        return int(round(x)), int(round(y))
-
-    font, grey = cv2.FONT_HERSHEY_SIMPLEX, (120, 120, 120)
-    for k in range(6):
-        value = y_lo + (y_hi - y_lo) * k / 5
-        _, y = to_px(0, value)
-        cv2.line(canvas, (left, y), (width - right, y), (225, 225, 225), 1)
-        cv2.putText(canvas, f'{value:.1f}', (10, y + 5), font, 0.45, grey, 1, cv2.LINE_AA)
-        it = x_max * k / 5
-        x, _ = to_px(it, y_lo)
-        cv2.line(canvas, (x, top), (x, height - bottom), (225, 225, 225), 1)
-        cv2.putText(canvas, f'{it:.0f}', (x - 15, height - bottom + 20), font, 0.45, grey, 1,
-                    cv2.LINE_AA)
-    cv2.rectangle(canvas, (left, top), (width - right, height - bottom), grey, 1)
-    cv2.putText(canvas, title, (left, 25), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(canvas, 'iteration', ((width - right) // 2, height - 15), font, 0.5, grey, 1,
-                cv2.LINE_AA)
-    cv2.putText(canvas, 'PSNR (dB)', (10, top - 12), font, 0.45, grey, 1, cv2.LINE_AA)
-    for n, (label, s) in enumerate(series.items()):
+    axes = Axes(canvas, (left, top, width - left - right, height - top - bottom),
+                (0.0, float(max(all_iters + [1]))), (y_lo - pad, y_hi + pad), LIGHT)
+    axes.frame(title, 'iteration', 'PSNR (dB)')
+    entries = []
+    for label, s in series.items():
         colour = CURVE_COLOURS[label]
-        band = [to_px(i, v) for i, v in zip(s['iters'], s['max'])] + \
-               [to_px(i, v) for i, v in zip(s['iters'][::-1], s['min'][::-1])]
-        overlay = canvas.copy()
-        cv2.fillPoly(overlay, [np.array(band, np.int32)], colour, cv2.LINE_AA)
-        cv2.addWeighted(overlay, 0.25, canvas, 0.75, 0, dst=canvas)
-        line = np.array([to_px(i, v) for i, v in zip(s['iters'], s['mean'])], np.int32)
-        cv2.polylines(canvas, [line], False, colour, 2, cv2.LINE_AA)
-        legend_y = top + 20 + 22 * n
-        cv2.line(canvas, (width - right + 15, legend_y), (width - right + 40, legend_y), colour, 2)
-        seeds = f'{s["seeds"]} seed' + ('s' if s['seeds'] > 1 else '')
-        cv2.putText(canvas, f'{label} ({seeds})', (width - right + 45, legend_y + 5), font, 0.45,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        axes.band(s['iters'], s['min'], s['max'], colour)
+        axes.curve(s['iters'], s['mean'], colour)
+        entries.append((f'{label} ({s["seeds"]} seed' + ('s)' if s['seeds'] > 1 else ')'),
+                        colour, False))
     y0 = next((s['y0'] for s in series.values() if s['y0'] is not None), None)
     if y0 is not None:
-        _, y = to_px(0, y0)
-        for x in range(left, width - right, 12):
-            cv2.line(canvas, (x, y), (min(x + 6, width - right), y), (0, 0, 0), 1)
-        legend_y = top + 20 + 22 * len(series)
-        cv2.line(canvas, (width - right + 15, legend_y), (width - right + 22, legend_y),
-                 (0, 0, 0), 1)
-        cv2.line(canvas, (width - right + 30, legend_y), (width - right + 37, legend_y),
-                 (0, 0, 0), 1)
-        cv2.putText(canvas, 'y0', (width - right + 45, legend_y + 5), font, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        axes.level(y0, LIGHT.text)
+        entries.append(('y0', LIGHT.text, True))
+    axes.key(entries, (width - right + 15, top + 20))
     write_image(path, canvas)
 
 

@@ -1,7 +1,7 @@
 """expinterp: exposure interpolation as a BasicSR plugin.
 
 Importing this package arms BasicSR registration (see ``_hook``): the compat layer and the
-plugin's archs, datasets, losses, metrics and models are registered as soon as ``basicsr`` is
+plugin's archs, datasets, losses and models are registered as soon as ``basicsr`` is
 imported (at once if it already is). The numeric core, ``from expinterp_plugin import exposure``,
 imports neither torch nor basicsr.
 """

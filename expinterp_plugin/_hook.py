@@ -1,7 +1,7 @@
 """Fill BasicSR's registries whenever basicsr is imported, without importing torch eagerly.
 
 ``import expinterp_plugin`` must stay cheap (the numeric core is torch-free) yet BasicSR must
-see the plugin's archs/datasets/losses/metrics/models before any option file is built. A
+see the plugin's archs/datasets/losses/models before any option file is built. A
 meta-path finder wraps the loader of the top-level ``basicsr`` package: before basicsr's own
 ``__init__`` runs, the compat layer is applied (its import fixes must precede basicsr's first
 import), and right after it finishes, the plugin's registering subpackages are imported. If
@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import sys
 
-_PLUGIN_SUBPACKAGES = ('archs', 'data', 'losses', 'metrics', 'models')
+_PLUGIN_SUBPACKAGES = ('archs', 'data', 'losses', 'models')
 _registered = False
 
 

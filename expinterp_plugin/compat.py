@@ -2,23 +2,23 @@
 
 Every fix works from outside basicsr: it replaces a name that basicsr looks up at call time
 (a module attribute, a class attribute or a registry entry); no basicsr file is edited and no
-basicsr code is copied. DESIGN.md section 7 records how each failure was reproduced.
+basicsr code is copied. docs/design.md, "BasicSR 1.4.2 compatibility", lists each failure.
 
 (a) ``alias_functional_tensor``: ``import basicsr`` fails on torchvision >= 0.17, which removed
-    ``torchvision.transforms.functional_tensor`` (BasicSR issues #533, #663, PR #624; DESIGN 7.2). Must
+    ``torchvision.transforms.functional_tensor`` (BasicSR issues #533, #663, PR #624; design item 2). Must
     precede basicsr's first import: ``_hook`` calls ``apply_before_basicsr_import``.
 (b) ``load_resume_state`` replaces ``basicsr.train.load_resume_state``, which maps every stored
-    tensor with ``.cuda()`` and so cannot resume without a GPU (DESIGN 7.4; BasicSR issue #107 is
+    tensor with ``.cuda()`` and so cannot resume without a GPU (design item 4; BasicSR issue #107 is
     the general report that its training assumes CUDA).
 (c) ``SharedLmdbBackend`` replaces ``basicsr.utils.file_client.LmdbBackend``: py-lmdb >= 2
     refuses to open one environment twice in a process (py-lmdb issue #230, PR #412), which basicsr does
-    when train and val read one LMDB and in forked DataLoader workers (DESIGN 7.5).
+    when train and val read one LMDB and in forked DataLoader workers (design item 5).
 (d) ``init_dist`` replaces basicsr's ``init_dist`` (the copy ``parse_options`` calls, in
     ``basicsr.utils.options``, and the one in ``basicsr.utils.dist_util``): basicsr's always
     uses nccl for torchrun and does ``rank % torch.cuda.device_count()``, a ZeroDivisionError
     without GPUs (the mmcv code it comes from: open-mmlab/mmdetection#368). ``model_to_device``
     replaces ``BaseModel.model_to_device``, which builds DistributedDataParallel with CUDA
-    ``device_ids`` even for a CPU model (DESIGN 7.6).
+    ``device_ids`` even for a CPU model (design item 6).
 (e) ``save_training_state`` and ``save_network`` wrap ``BaseModel``'s, which ``torch.save``
     straight into the final ``.state`` / ``.pth`` path: a kill during a save left a truncated
     file that made every later ``--auto_resume`` fail. basicsr's own method now writes into a
@@ -26,7 +26,7 @@ basicsr code is copied. DESIGN.md section 7 records how each failure was reprodu
     unreadable latest state with a warning naming it (``load_resume_state``).
 
 Not a patch: the training/test root. ``expinterp_plugin.train`` and ``expinterp_plugin.test``
-pass ``os.getcwd()`` to basicsr's pipelines (DESIGN 7.3).
+pass ``os.getcwd()`` to basicsr's pipelines (design item 3).
 
 Every patch is idempotent. The basicsr patches (b)-(e) are applied only to basicsr
 ``VERIFIED_BASICSR_VERSION``; another version gets one RuntimeWarning and no patch. (a) touches

@@ -1,4 +1,4 @@
-"""Scoring interpolation methods on a triplet-layout dataset (DESIGN.md sections 3 and 6).
+"""Scoring interpolation methods on a triplet-layout dataset (docs/design.md, "Evaluation").
 
 Each method predicts the middle exposure from the low (dark) and high (bright) frames only:
 
@@ -30,13 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from expinterp_plugin.exposure.brackets import read_triplet_layout
-from expinterp_plugin.exposure.crf import load_crf
 from expinterp_plugin.exposure.fusion import mertens_fuse
-from expinterp_plugin.exposure.io import atomic_write_bytes, to_dtype
-from expinterp_plugin.exposure.mef_ssim import mef_ssim
+from expinterp_plugin.exposure.fusion_quality import mef_ssim
+from expinterp_plugin.exposure.io import atomic_write_bytes, to_dtype, to_uint8
 from expinterp_plugin.exposure.prepare import load_frames
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
-from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf
+from expinterp_plugin.pair import ExposureTimes, Pair
 
 METHODS = ('imf-linear', 'imf-sigmoid', 'geomean', 'virtual2018')
 MODEL_PREFIX = 'model:'
@@ -51,13 +50,6 @@ def geometric_mean_image(dark, bright):
     return (np.sqrt(dark.astype(np.float64) * bright) / peak).astype(np.float32)
 
 
-def to_uint8(img):
-    """RGB uint8/uint16 codes -> uint8 (16-bit codes / 257, rounded); uint8 returned as is."""
-    if img.dtype == np.uint8:
-        return img
-    return to_dtype(img.astype(np.float64) / np.iinfo(img.dtype).max, np.uint8)
-
-
 def virtual2018_image(dark, bright):
     """The 2018 virtual image of RGB uint8/uint16 frames -> float32 (H, W, 3) in [0, 1].
 
@@ -66,18 +58,19 @@ def virtual2018_image(dark, bright):
     return virtual_image_2018(to_uint8(dark), to_uint8(bright)).astype(np.float32) / 255.0
 
 
-def triplet_crf(triplet, crf_spec, dark, bright):
-    """The CRF a method uses for one triplet: 'dataset' reads ROOT/crf/NAME.npy."""
-    if crf_spec == 'dataset':
-        return load_crf(dataset_crf_path(triplet))
-    return resolve_pair_crf(crf_spec, dark, bright, triplet.t_low, triplet.t_high)
-
-
 def dataset_crf_path(triplet):
     """ROOT/crf/NAME.npy of a triplet; FileNotFoundError when the dataset has none."""
     if triplet.crf is None:
         raise FileNotFoundError(f'no crf/{triplet.name}.npy beside the dataset for --crf dataset')
     return triplet.crf
+
+
+def triplet_pair(triplet, dark, bright, crf_spec):
+    """The ``Pair`` of a triplet's dark and bright frames at its times, aimed at the middle
+    frame's time; CRF spec 'dataset' is the triplet's ROOT/crf/NAME.npy."""
+    crf = dataset_crf_path(triplet) if crf_spec == 'dataset' else crf_spec
+    return Pair(dark, bright, ExposureTimes(triplet.t_low, triplet.t_high, 'exposures file'),
+                t_target=triplet.t_mid, crf=crf, names=(str(triplet.low), str(triplet.high)))
 
 
 def parse_method(method):
@@ -113,14 +106,10 @@ class Predictor:
             return geometric_mean_image(dark, bright)
         if self.method == 'virtual2018':
             return virtual2018_image(dark, bright)
+        pair = triplet_pair(triplet, dark, bright, self.crf)
         if self.method in ('imf-linear', 'imf-sigmoid'):
-            crf = triplet_crf(triplet, self.crf, dark, bright)
-            mapper = Y0Mapper(crf, triplet.t_low, triplet.t_high, triplet.t_mid,
-                              xi_l=self.xi_l, xi_u=self.xi_u, imf=self.method.split('-')[1])
-            return mapper(dark, bright)
-        crf = dataset_crf_path(triplet) if self.crf == 'dataset' else self.crf
-        return self.interpolator(dark, bright, triplet.t_low, triplet.t_high, crf=crf,
-                                 t_target=triplet.t_mid, tile=self.tile)
+            return pair.y0(self.xi_l, self.xi_u, self.method.split('-')[1])
+        return self.interpolator.interpolate_pair(pair, tile=self.tile).output
 
 
 def make_predictor(method, crf='pair', opt=None, device='cpu', xi_l=10, xi_u=250, tile=None):
@@ -226,7 +215,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
     """Score ``method`` on every triplet under ``root``.
 
     Args:
-        root: a triplet-layout folder (DESIGN.md section 4).
+        root: a triplet-layout folder (docs/design.md, "Data layout").
         method: see the module docstring; crf: CRF spec or 'dataset' (ROOT/crf/NAME.npy).
         progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
         fusion: add the MEF-SSIM columns (``fusion_columns``, default all four);
@@ -238,7 +227,6 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
     Returns {'root', 'method', 'crf', 'max_side', 'fusion', 'count', 'mean', 'triplets'}:
     ``mean`` and each row of ``triplets`` as ``mean_of_rows`` / ``evaluate_triplet``.
     """
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     if max_side is not None and max_side < 1:
         raise ValueError(f'max_side must be a positive number of pixels, got {max_side}')
     if fusion:

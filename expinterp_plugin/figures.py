@@ -3,18 +3,22 @@
 - ``comparison_strip``: labelled panels side by side (dark | y0 | output | bright | fused),
   downscaled to a total width;
 - ``curve_plot``: the CRF g_c(z) = ln F_c^-1(z) and the two IMFs to the target time
-  (bright -> target, dark -> target) of a ``Y0Mapper``.
+  (bright -> target, dark -> target) of a ``Y0Mapper``;
+- ``Axes``: the line-plot primitive both use and benchmarks/reproduce.py draws its training
+  curves with (ticks, labels, curves, min-max bands, dashed levels, a key), in a dark or light
+  ``Style``.
 
 Every image here is RGB: inputs are uint8/uint16 codes or float [0, 1], the figures uint8
 (H, W, 3) RGB, written with ``exposure.io.write_image`` (which converts to OpenCV's BGR).
 """
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from expinterp_plugin.exposure.io import to_dtype, write_image
+from expinterp_plugin.exposure.io import to_uint8, write_image
 
 LABEL_HEIGHT = 28
 GAP = 4
@@ -26,14 +30,18 @@ CHANNEL_COLOURS = ((220, 50, 50), (40, 160, 60), (50, 90, 230))
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def as_uint8(img):
-    """RGB uint8 / uint16 codes or float [0, 1] (H, W, 3) -> uint8 (H, W, 3)."""
-    img = np.asarray(img)
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        return to_dtype(img / 65535.0, np.uint8)
-    return to_dtype(np.clip(img, 0.0, 1.0), np.uint8)
+@dataclass(frozen=True)
+class Style:
+    """RGB colours of a plot: canvas background, grid lines, axis ink (ticks, box), text."""
+    background: tuple
+    grid: tuple
+    ink: tuple
+    text: tuple
+
+
+DARK = Style(background=BACKGROUND, grid=(70, 70, 70), ink=(200, 200, 200), text=TEXT)
+LIGHT = Style(background=(255, 255, 255), grid=(225, 225, 225), ink=(120, 120, 120),
+              text=(0, 0, 0))
 
 
 def panel_size(height, width, count, max_width=STRIP_WIDTH):
@@ -52,7 +60,7 @@ def strip_size(height, width, count, max_width=STRIP_WIDTH):
 def labelled_panel(label, img, size):
     """One panel: a label bar above ``img`` resized (INTER_AREA) to ``size`` = (h, w)."""
     h, w = size
-    small = cv2.resize(as_uint8(img), (w, h), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(to_uint8(img), (w, h), interpolation=cv2.INTER_AREA)
     bar = np.full((LABEL_HEIGHT, w, 3), BACKGROUND, np.uint8)
     cv2.putText(bar, label, (6, LABEL_HEIGHT - 9), FONT, 0.6, TEXT, 1, cv2.LINE_AA)
     return np.concatenate([bar, small], axis=0)
@@ -96,12 +104,19 @@ def format_tick(value):
     return f'{value:g}' if abs(value) >= 1e-9 else '0'
 
 
-class Axes:
-    """A plotting rectangle on an RGB canvas mapping data (x, y) ranges to pixels."""
+def blank_canvas(size, style=DARK):
+    """A uint8 (h, w, 3) RGB canvas of ``size`` = (h, w) in the style's background."""
+    return np.full((*size, 3), style.background, np.uint8)
 
-    def __init__(self, canvas, rect, x_range, y_range):
+
+class Axes:
+    """A plotting rectangle ``rect`` = (left, top, width, height) on a uint8 RGB canvas,
+    mapping the data ranges ``x_range``, ``y_range`` = (low, high) to its pixels."""
+
+    def __init__(self, canvas, rect, x_range, y_range, style=DARK):
         self.canvas, self.rect = canvas, rect
         self.x_range, self.y_range = x_range, y_range
+        self.style = style
 
     def to_pixels(self, x, y):
         """Data coordinates (arrays) -> int32 (N, 2) pixel points."""
@@ -114,7 +129,7 @@ class Axes:
     def frame(self, title, x_label, y_label):
         """Box, ticks with values, axis labels and title."""
         left, top, width, height = self.rect
-        grid, ink = (70, 70, 70), (200, 200, 200)
+        grid, ink, text = self.style.grid, self.style.ink, self.style.text
         for x in nice_ticks(*self.x_range):
             px = self.to_pixels([x], [self.y_range[0]])[0][0]
             cv2.line(self.canvas, (px, top), (px, top + height), grid, 1)
@@ -126,7 +141,7 @@ class Axes:
             cv2.putText(self.canvas, format_tick(y), (left - 44, py + 4), FONT, 0.4, ink, 1,
                         cv2.LINE_AA)
         cv2.rectangle(self.canvas, (left, top), (left + width, top + height), ink, 1)
-        cv2.putText(self.canvas, title, (left, top - 12), FONT, 0.55, TEXT, 1, cv2.LINE_AA)
+        cv2.putText(self.canvas, title, (left, top - 12), FONT, 0.55, text, 1, cv2.LINE_AA)
         cv2.putText(self.canvas, x_label, (left + width // 2 - 40, top + height + 40), FONT, 0.45,
                     ink, 1, cv2.LINE_AA)
         cv2.putText(self.canvas, y_label, (left + 6, top + 16), FONT, 0.45, ink, 1, cv2.LINE_AA)
@@ -137,14 +152,48 @@ class Axes:
         for i, line in enumerate(reversed(lines)):
             (text_w, _), _ = cv2.getTextSize(line, FONT, 0.45, 1)
             cv2.putText(self.canvas, line, (left + width - text_w - 8, top + height - 10 - 20 * i),
-                        FONT, 0.45, TEXT, 1, cv2.LINE_AA)
+                        FONT, 0.45, self.style.text, 1, cv2.LINE_AA)
+
+    def key(self, entries, origin):
+        """A key of (label, colour, dashed) entries, one per row from ``origin`` = (x, y)
+        pixels: a line sample (dashed or solid) and its label."""
+        x, y = origin
+        for row, (label, colour, dashed) in enumerate(entries):
+            line_y = y + 22 * row
+            segments = [(x, x + 7), (x + 15, x + 22)] if dashed else [(x, x + 25)]
+            for start, end in segments:
+                cv2.line(self.canvas, (start, line_y), (end, line_y), colour, 1 if dashed else 2)
+            cv2.putText(self.canvas, label, (x + 30, line_y + 5), FONT, 0.45, self.style.text, 1,
+                        cv2.LINE_AA)
+
+    def _region(self):
+        """The canvas view of the plotting rectangle and the pixel offset of its corner."""
+        left, top, width, height = self.rect
+        return (self.canvas[top:top + height + 1, left:left + width + 1],
+                np.array([left, top], np.int32))
 
     def curve(self, x, y, colour, thickness=2):
         """A polyline through (x, y) clipped to the plotting rectangle."""
-        left, top, width, height = self.rect
-        region = self.canvas[top:top + height + 1, left:left + width + 1]
-        points = self.to_pixels(x, y) - np.array([left, top], np.int32)
-        cv2.polylines(region, [points], False, colour, thickness, cv2.LINE_AA)
+        region, corner = self._region()
+        cv2.polylines(region, [self.to_pixels(x, y) - corner], False, colour, thickness,
+                      cv2.LINE_AA)
+
+    def band(self, x, low, high, colour, opacity=0.25):
+        """The area between the curves (x, low) and (x, high), blended in at ``opacity``."""
+        region, corner = self._region()
+        x, low, high = (np.asarray(v, np.float64) for v in (x, low, high))
+        outline = np.concatenate([self.to_pixels(x, high),
+                                  self.to_pixels(x[::-1], low[::-1])]) - corner
+        overlay = region.copy()
+        cv2.fillPoly(overlay, [outline], colour, cv2.LINE_AA)
+        cv2.addWeighted(overlay, opacity, region, 1.0 - opacity, 0, dst=region)
+
+    def level(self, y, colour, dash=6):
+        """A horizontal dashed line at data value ``y`` across the plotting rectangle."""
+        left, _, width, _ = self.rect
+        py = int(self.to_pixels([self.x_range[0]], [y])[0][1])
+        for x in range(left, left + width, 2 * dash):
+            cv2.line(self.canvas, (x, py), (min(x + dash, left + width), py), colour, 1)
 
 
 def sample_codes(levels, count=512):
@@ -160,7 +209,7 @@ def curve_plot(mapper, size=(480, 1100)):
     (thin) per channel, with the identity in grey.
     """
     h, w = size
-    canvas = np.full((h, w, 3), BACKGROUND, np.uint8)
+    canvas = blank_canvas(size)
     crf = mapper.crf
     codes = sample_codes(crf.levels)
     z = codes / crf.max_code

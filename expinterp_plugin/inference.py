@@ -1,10 +1,11 @@
-"""Full-resolution exposure interpolation with a trained network (DESIGN.md section 3).
+"""Full-resolution exposure interpolation with a trained network (docs/design.md, "Refining
+with a network").
 
 ``load_interpolator(ckpt)`` rebuilds the network of a BasicSR training run from its option file
-and checkpoint; the returned ``Interpolator`` maps a dark/bright pair of any size to the medium
-exposure, output = y0 + f(lq) (hybrid and conditioned modes) or f(lq) (direct mode), where y0
-is the model-driven interpolation of the numeric core and lq is built per mode exactly as
-``ExposureTripletDataset`` builds it in training:
+and checkpoint; the returned ``Interpolator`` maps a ``Pair`` (``expinterp_plugin.pair``) of any
+size to the medium exposure, output = y0 + f(lq) (hybrid and conditioned modes) or f(lq)
+(direct mode), where y0 is the pair's model-driven interpolation and lq is built by
+``modes.network_input``, the function the training dataset uses:
 
     hybrid       lq = y0                    (3 channels)
     conditioned  lq = y0 ‖ bright ‖ dark    (9 channels)
@@ -22,7 +23,6 @@ Arrays at this module's boundary: inputs RGB uint8/uint16 (H, W, 3) codes; outpu
 (H, W, 3) RGB in [0, 1].
 """
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,10 @@ import yaml
 
 from basicsr.archs import build_network
 from basicsr.utils.options import ordered_yaml
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-from expinterp_plugin.data.exposure_triplet_dataset import MODE_CHANNELS, codes_to_unit
-from expinterp_plugin.exposure.y0 import Y0Mapper, check_pair, resolve_pair_crf, validate_times
-from expinterp_plugin.models.hybrid_model import residual_from_options
+from expinterp_plugin.modes import get_mode, mode_from_options, network_input, residual_from_options
+from expinterp_plugin.pair import Interpolation, Pair
 
 #: Checkpoint keys BasicSR's ``save_network`` uses, in order of preference.
 PARAM_KEYS = ('params_ema', 'params')
@@ -71,16 +71,16 @@ def read_options(opt):
 
 def training_dataset_options(options):
     """The dataset options the network was trained with: ``datasets.train``, else the first
-    dataset listed (a test option file), else {} (defaults: hybrid mode, xi 10/250, linear)."""
+    dataset listed (a test option file), else {} (defaults: xi 10/250, linear IMF)."""
     datasets = options.get('datasets') or {}
     if 'train' in datasets:
         return datasets['train']
     return next(iter(datasets.values()), {})
 
 
-def load_state_dict(ckpt, device):
-    """The network weights of a checkpoint: BasicSR's {'params_ema' | 'params': state} or a bare
-    state dict; a ``module.`` prefix (DataParallel/DDP) is stripped."""
+def read_network_weights(ckpt, device):
+    """The state dict of ``network_g`` in a checkpoint file: BasicSR's {'params_ema' | 'params':
+    state} or a bare state dict; a ``module.`` prefix (DataParallel/DDP) is stripped."""
     ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise FileNotFoundError(f'{ckpt}: model checkpoint not found')
@@ -94,7 +94,8 @@ def load_state_dict(ckpt, device):
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f'{ckpt}: holds neither a state dict nor one under '
                          f'{" or ".join(PARAM_KEYS)}')
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    consume_prefix_in_state_dict_if_present(state, 'module.')
+    return state
 
 
 def load_interpolator(ckpt, opt=None, device='cpu'):
@@ -105,8 +106,9 @@ def load_interpolator(ckpt, opt=None, device='cpu'):
         opt: the training option YAML (path) or its dict; default the single ``*.yml`` in
             ``ckpt.parent.parent`` (BasicSR's experiments/NAME/ beside models/).
         device: torch device for the network ('cpu', 'cuda', 'cuda:1', ...).
-    The network is ``build_network(opt['network_g'])``; mode, xi_l, xi_u and imf come from the
-    training dataset options, ``residual`` as in ``HybridExposureModel``.
+    The network is ``build_network(opt['network_g'])``; mode and ``residual`` are the model's
+    (``modes.mode_from_options``, ``modes.residual_from_options``, as ``HybridExposureModel``
+    reads them); xi_l, xi_u and imf come from the training dataset options.
     """
     ckpt = Path(ckpt)
     if not ckpt.is_file():
@@ -115,16 +117,14 @@ def load_interpolator(ckpt, opt=None, device='cpu'):
     options = read_options(source)
     label = source if not isinstance(source, dict) else 'the options'
     dataset = training_dataset_options(options)
-    mode = dataset.get('mode', 'hybrid')
-    if mode not in MODE_CHANNELS:
-        raise ValueError(f'{label}: dataset mode {mode!r} not one of {", ".join(MODE_CHANNELS)}')
+    mode = mode_from_options(options, label)
     net = build_network(options['network_g'])
     try:
-        net.load_state_dict(load_state_dict(ckpt, device), strict=True)
+        net.load_state_dict(read_network_weights(ckpt, device), strict=True)
     except RuntimeError as err:
         raise ValueError(f'{ckpt} does not fit network_g of {label}: {err}') from err
     net.to(device).eval()
-    return Interpolator(net, mode=mode, residual=residual_from_options(options),
+    return Interpolator(net, mode=mode, residual=residual_from_options(options, label),
                         xi_l=dataset.get('xi_l', 10), xi_u=dataset.get('xi_u', 250),
                         imf=dataset.get('imf', 'linear'), device=device,
                         name=options['network_g']['type'])
@@ -146,32 +146,22 @@ def padded_box(box, pad, height, width):
 
 
 def lq_block(mode, y0, dark, bright, box):
-    """Network input of one block, float32 (C, h, w) RGB [0, 1] planes, C = MODE_CHANNELS[mode].
+    """Network input of one block, float32 (C, h, w) RGB [0, 1] planes, C = lq channels of
+    ``mode`` (``modes.network_input``).
 
     y0: float32 (H, W, 3) [0, 1] (None in direct mode); dark, bright: RGB uint8/uint16 codes.
     """
     top, bottom, left, right = box
-    planes = []
-    if mode in ('hybrid', 'conditioned'):
-        planes.append(y0[top:bottom, left:right])
-    if mode in ('direct', 'conditioned'):
-        planes += [codes_to_unit(bright[top:bottom, left:right]),
-                   codes_to_unit(dark[top:bottom, left:right])]
-    return np.ascontiguousarray(np.concatenate(planes, axis=2).transpose(2, 0, 1))
-
-
-@dataclass
-class Interpolation:
-    """One interpolation: ``output`` and ``y0`` float32 (H, W, 3) RGB in [0, 1] (``y0`` None in
-    direct mode unless asked for), ``mapper`` the Y0Mapper used (its CRF, IMF tables and target
-    time; None when y0 was not computed)."""
-    output: np.ndarray
-    y0: np.ndarray = None
-    mapper: Y0Mapper = None
+    block = (slice(top, bottom), slice(left, right))
+    lq = network_input(mode, None if y0 is None else y0[block], bright[block], dark[block])
+    return np.ascontiguousarray(lq.transpose(2, 0, 1))
 
 
 class Interpolator:
-    """A trained network bound to its mode: (dark, bright) codes -> medium exposure.
+    """A trained network bound to its mode: a ``Pair`` -> medium exposure.
+
+    ``interpolate_pair(pair)`` is the method; ``interpolate``, ``__call__``, ``y0`` and
+    ``mapper`` take the arrays and times instead and build the ``Pair`` (which checks them).
 
     Args:
         net: a torch module mapping (1, C, h, w) float32 to (1, 3, h, w), C by ``mode``.
@@ -186,8 +176,7 @@ class Interpolator:
 
     def __init__(self, net, mode='hybrid', residual=True, xi_l=10, xi_u=250, imf='linear',
                  device='cpu', name=None, channels_last=True):
-        if mode not in MODE_CHANNELS:
-            raise ValueError(f'mode {mode!r} not one of {", ".join(MODE_CHANNELS)}')
+        get_mode(mode)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(memory_format=self.memory_format)
         self.mode, self.residual = mode, residual
@@ -199,12 +188,13 @@ class Interpolator:
         return (f'Interpolator({self.name}, mode={self.mode}, residual={self.residual}, '
                 f'device={self.device})')
 
+    def pair_mapper(self, pair):
+        """The Y0Mapper of ``pair`` with this model's xi_l, xi_u and imf."""
+        return pair.mapper(self.xi_l, self.xi_u, self.imf)
+
     def mapper(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None):
         """The Y0Mapper of a pair (CRF resolved or estimated, IMF tables built)."""
-        check_pair(dark, bright)
-        validate_times(t_dark, t_bright, t_target)
-        crf = resolve_pair_crf(crf, dark, bright, t_dark, t_bright)
-        return Y0Mapper(crf, t_dark, t_bright, t_target, self.xi_l, self.xi_u, self.imf)
+        return self.pair_mapper(Pair(dark, bright, (t_dark, t_bright), t_target, crf))
 
     def y0(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None):
         """The model-driven part alone: y0 float32 (H, W, 3) RGB in [0, 1] with this model's
@@ -226,17 +216,22 @@ class Interpolator:
 
     def interpolate(self, dark, bright, t_dark, t_bright, crf='pair', t_target=None, tile=None,
                     tile_pad=32, progress=None, keep_y0=False):
-        """As ``__call__``, returning an ``Interpolation`` (output, y0, mapper). In direct mode
-        y0 is computed only with ``keep_y0`` (the network does not need it)."""
-        check_pair(dark, bright)
-        validate_times(t_dark, t_bright, t_target)
+        """As ``__call__``, returning an ``Interpolation`` (output, y0, mapper); see
+        ``interpolate_pair``."""
+        return self.interpolate_pair(Pair(dark, bright, (t_dark, t_bright), t_target, crf),
+                                     tile, tile_pad, progress, keep_y0)
+
+    def interpolate_pair(self, pair, tile=None, tile_pad=32, progress=None, keep_y0=False):
+        """The ``Interpolation`` (output, y0, mapper) of a ``Pair``; tile, tile_pad, progress as
+        ``__call__``. y0 (and the pair's CRF) is computed only when the mode needs it or with
+        ``keep_y0``: a direct-mode network without it never resolves the CRF."""
         if tile_pad < 0:
             raise ValueError(f'tile_pad must be >= 0, got {tile_pad}')
         mapper = y0 = None
-        if self.mode != 'direct' or self.residual or keep_y0:
-            mapper = self.mapper(dark, bright, t_dark, t_bright, crf, t_target)
-            y0 = mapper(dark, bright)
-        canvas = self.network_output(dark, bright, y0, tile, tile_pad, progress)
+        if self.residual or get_mode(self.mode).needs_y0 or keep_y0:
+            mapper = self.pair_mapper(pair)
+            y0 = mapper(pair.dark, pair.bright)
+        canvas = self.network_output(pair.dark, pair.bright, y0, tile, tile_pad, progress)
         if self.residual:
             canvas += y0
         np.clip(canvas, 0.0, 1.0, out=canvas)

@@ -6,7 +6,8 @@
 Arguments are basicsr's (``basicsr.utils.options.parse_options``). Writes experiments/NAME
 (models, training_states, log, a copy of the options) and tb_logger/NAME under the current
 directory, which is also where ``--auto_resume`` looks. basicsr's own ``basicsr/train.py``
-roots them at the folder holding the basicsr package (site-packages) instead (DESIGN 7.3).
+roots them at the folder holding the basicsr package (site-packages) instead (docs/design.md,
+compat item 3).
 """
 import os
 

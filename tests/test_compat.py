@@ -1,7 +1,8 @@
 """The compat layer that makes stock basicsr 1.4.2 run here (expinterp_plugin/compat.py).
 
 Each fix is checked for what it does and, where this machine shows it (no CUDA GPU), against
-basicsr's own code failing as DESIGN.md section 7 describes, so that no test passes without its fix.
+basicsr's own code failing as docs/design.md, "BasicSR 1.4.2 compatibility", describes, so
+that no test passes without its fix.
 """
 import os
 import pickle
@@ -22,8 +23,9 @@ import torchvision.transforms.functional
 from basicsr.models.base_model import BaseModel
 from basicsr.utils import dist_util, file_client, options
 from expinterp_plugin import compat
-from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset, write_triplet_lmdbs
+from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset
 from expinterp_plugin.exposure.synth import write_synthetic_dataset
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 
 without_gpu = pytest.mark.skipif(torch.cuda.is_available(),
                                  reason="basicsr's own code fails this way only without GPUs")

@@ -10,12 +10,12 @@ import expinterp_plugin  # noqa: F401  (arms BasicSR registration)
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from expinterp_plugin import exposure
-from expinterp_plugin.data.exposure_triplet_dataset import (ExposureTripletDataset, scene_of,
-                                                            write_triplet_lmdbs)
+from expinterp_plugin.data.exposure_triplet_dataset import ExposureTripletDataset, scene_of
+from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.io import ImageError, write_image
+from expinterp_plugin.triplet_store import write_triplet_lmdbs
 
 TIMES = (1 / 64, 1 / 16, 1 / 4)  # low, mid, high: 4 EV apart, mid at the geometric mean
-FRAMES = ('low', 'mid', 'high')
 
 
 def srgb_encode(linear):
@@ -102,10 +102,13 @@ class TestModes:
         sample = ds[0]
         assert sample['lq'].shape == (channels, 32, 32)
         assert sample['gt'].shape == (3, 32, 32)
-        for key in ('lq', 'gt'):
+        for key in ('lq', 'y0', 'gt'):
             assert sample[key].dtype == torch.float32
             assert 0 <= sample[key].min() and sample[key].max() <= 1
-        assert ('y0' in sample) == (mode == 'direct')
+        # y0 is its own key in every mode; where it is an lq plane it is the first one
+        assert sample['y0'].shape == (3, 32, 32)
+        if mode != 'direct':
+            assert torch.equal(sample['lq'][:3], sample['y0'])
         assert Path(sample['lq_path']).parent.name == 'low'
         assert Path(sample['gt_path']).parent.name == 'mid'
 

@@ -228,7 +228,7 @@ def test_auto_resume_continues_from_the_saved_iteration_and_optimizer_state(trai
 @pytest.mark.slow
 def test_stock_basicsr_train_script_trains_the_plugins_model(tmp_path):
     """The stock script never imports the plugin: only the installed .pth can register it. It
-    roots experiments/ at the folder holding the basicsr package (DESIGN.md 7.3)."""
+    roots experiments/ at the folder holding the basicsr package (docs/design.md, compat item 3)."""
     if installed_pth() is None:
         pytest.fail(f'{PTH_NAME} is not installed')
     root = write_tiny_data(tmp_path)

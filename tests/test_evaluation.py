@@ -42,11 +42,10 @@ def fake_inference(monkeypatch, predict):
     def load_interpolator(ckpt, opt=None, device='cpu'):
         calls.append(('load', Path(ckpt), opt, device))
 
-        def interpolate(dark, bright, t_dark, t_bright, crf='pair', t_target=None, tile=None,
-                        tile_pad=32):
-            calls.append(('call', t_dark, t_bright, crf, t_target, tile))
-            return predict(dark, bright)
-        return interpolate
+        def interpolate_pair(pair, tile=None, tile_pad=32):
+            calls.append(('call', pair.t_dark, pair.t_bright, pair.crf_spec, pair.t_target, tile))
+            return types.SimpleNamespace(output=predict(pair.dark, pair.bright))
+        return types.SimpleNamespace(interpolate_pair=interpolate_pair)
 
     module = types.ModuleType('expinterp_plugin.inference')
     module.load_interpolator = load_interpolator

@@ -1,5 +1,4 @@
 """MEF-SSIM (Ma, Zeng, Wang, TIP 2015) against the reference figures and a per-patch oracle."""
-import importlib
 import math
 
 import numpy as np
@@ -8,12 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-# The package re-exports the function mef_ssim under the module's name: fetch the module itself.
-mef = importlib.import_module('expinterp_plugin.exposure.mef_ssim')
-from expinterp_plugin.exposure.mef_ssim import (MATLAB_RGB2GRAY, downsample2, matlab_rgb2gray,
-                                                mef_ssim, mef_ssim_map, mef_ssim_scales)
+from expinterp_plugin.exposure import fusion_quality as mef
+from expinterp_plugin.exposure.fusion_quality import (MATLAB_RGB2GRAY, downsample2,
+                                                      matlab_rgb2gray, mef_ssim, mef_ssim_map,
+                                                      mef_ssim_scales)
 
-# DESIGN.md section 6, values of the reference mef_ssim.m
+# docs/design.md, "MEF-SSIM": values of the reference mef_ssim.m
 TEST_VECTOR_SINGLE = 0.9678657045
 TEST_VECTOR_MULTI = 0.9645011088
 
@@ -193,31 +192,3 @@ def test_bad_input_is_rejected_with_a_clear_message(case, message):
     }[case]
     with pytest.raises(ValueError, match=message):
         mef_ssim(sources, fused)
-
-
-def test_basicsr_metric_flips_bgr_and_matches_mef_ssim():
-    import expinterp_plugin  # noqa: F401  (arms the BasicSR registration hook)
-    from basicsr.metrics import calculate_metric
-    from basicsr.utils.registry import METRIC_REGISTRY
-
-    from expinterp_plugin.metrics.mef_ssim_metric import calculate_mef_ssim
-    assert METRIC_REGISTRY.get('calculate_mef_ssim') is calculate_mef_ssim
-
-    rng = np.random.default_rng(11)
-    base = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
-    rgb_sources = [(base // 3).astype(np.uint8), np.clip(base.astype(int) * 2, 0, 255)
-                   .astype(np.uint8)]
-    rgb_sources[0][..., 0] //= 2  # channels differ, so the grey conversion sees the order
-    rgb_fused = (base // 2 + 30).astype(np.uint8)
-    expected = mef_ssim(rgb_sources, rgb_fused)
-    bgr = [img[..., ::-1] for img in rgb_sources]
-    data = dict(img=rgb_fused[..., ::-1], img2=rgb_fused[..., ::-1], sources=bgr)
-    got = calculate_metric(data, {'type': 'calculate_mef_ssim', 'multiscale': True})
-    assert got == expected
-    assert got != mef_ssim(bgr, rgb_fused[..., ::-1])  # unflipped would differ
-    chw = calculate_mef_ssim(np.transpose(data['img'], (2, 0, 1)),
-                             [np.transpose(s, (2, 0, 1)) for s in bgr], input_order='CHW')
-    assert chw == expected
-    cropped = calculate_mef_ssim(data['img'], bgr, multiscale=False, crop_border=3)
-    assert cropped == mef_ssim([s[3:-3, 3:-3] for s in rgb_sources], rgb_fused[3:-3, 3:-3],
-                               multiscale=False)

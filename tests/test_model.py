@@ -19,10 +19,10 @@ from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import tensor2img
 from basicsr.utils.registry import LOSS_REGISTRY
-from expinterp_plugin.data.exposure_triplet_dataset import MODE_CHANNELS
 from expinterp_plugin.losses.color_loss import AngularColorLoss
 from expinterp_plugin.losses.psi_loss import PsiLoss
 from expinterp_plugin.models.hybrid_model import residual_from_options, sum_loss_terms
+from expinterp_plugin.modes import lq_channels, mode_from_options
 from test_dataset import write_triplets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -317,9 +317,9 @@ class TestOptionFiles:
         opt = yaml.safe_load((REPO / 'options' / name).read_text())
         assert opt['model_type'] == 'HybridExposureModel'
         modes = {d['mode'] for d in opt['datasets'].values()}
-        assert len(modes) == 1
+        assert modes == {opt['mode']} == {mode_from_options(opt)}
         net = build_network(copy.deepcopy(opt['network_g']))
-        x = torch.rand(1, MODE_CHANNELS[modes.pop()], 16, 16)
+        x = torch.rand(1, lq_channels(opt['mode']), 16, 16)
         with torch.no_grad():
             assert net(x).shape == (1, 3, 16, 16)
         for key in ('pixel_opt', 'color_opt', 'perceptual_opt'):

@@ -328,11 +328,12 @@ def test_debevec_on_tiny_images_is_one_line_naming_the_pair(tmp_path):
 
 
 def test_a_failed_sigmoid_fit_is_one_line(pair, tmp_path, monkeypatch):
-    from expinterp_plugin.exposure import imf, y0
+    from expinterp_plugin.exposure import imf
 
+    # The fit itself fails (as scipy's does for near-equal times), wherever Y0Mapper is built.
     def no_fit(*args, **kwargs):
         raise imf.SigmoidFitError('double-sigmoid CRF fit did not converge from any initialisation')
-    monkeypatch.setattr(y0, 'Y0Mapper', no_fit)
+    monkeypatch.setattr(imf, 'fit_double_sigmoid', no_fit)
     err = refused(['y0', pair / 'dark.png', pair / 'bright.png', '-o', tmp_path / 'y.png',
                    *times(), '--imf', 'sigmoid'], 'dark.png')
     assert 'did not converge' in err

@@ -103,7 +103,12 @@ def temp_folders(dst):
 
 def building(dst, files):
     """A kill point: a temporary sibling of ``dst`` holds at least ``files`` files."""
-    return lambda: any(sum(1 for _ in t.rglob('*.png')) >= files for t in temp_folders(dst))
+    def check():
+        try:
+            return any(sum(1 for _ in t.rglob('*.png')) >= files for t in temp_folders(dst))
+        except FileNotFoundError:  # the run removed a sibling while it was being counted
+            return False
+    return check
 
 
 def about_to_swap(dst):

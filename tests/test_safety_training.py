@@ -13,7 +13,7 @@ import torch
 import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
 from expinterp_plugin import compat
 from expinterp_plugin.archs.denoisenet_arch import DenoiseNet, load_cycleisp_checkpoint
-from expinterp_plugin.inference import load_state_dict
+from expinterp_plugin.inference import read_network_weights
 
 
 class Payload:
@@ -46,7 +46,7 @@ def test_the_hostile_file_does_run_code_under_a_plain_torch_load(hostile):
 
 
 @pytest.mark.parametrize('loader', [
-    lambda p: load_state_dict(p, 'cpu'),
+    lambda p: read_network_weights(p, 'cpu'),
     lambda p: load_cycleisp_checkpoint(DenoiseNet(n_feat=16, num_rrg=1, num_dab=1), p),
     lambda p: compat.load_training_state(p, 'cpu'),
 ])

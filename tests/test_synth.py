@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from expinterp_plugin import cli
 from expinterp_plugin.commands import synth as synth_command
 from expinterp_plugin.exposure import synth
+from expinterp_plugin.exposure.crf import strictly_increasing
 from expinterp_plugin.exposure.io import read_image, read_table, to_dtype
 
 SIZE = (48, 40)
@@ -129,16 +130,16 @@ def test_crf_table_16_bit_is_normalised_at_128_times_257():
 @given(st.lists(st.floats(-5, 5), min_size=2, max_size=30), st.floats(1e-9, 1e-3))
 def test_strictly_increasing_lifts_flat_stretches_onto_the_minimum_ramp(values, step):
     table = np.array(values)[:, None]
-    lifted = synth._strictly_increasing(table, step)
+    lifted = strictly_increasing(table, step)
     ulps = 1e-13  # the ramp is subtracted and added back: rounding only
     assert (lifted >= table - ulps).all()
     assert (np.diff(lifted, axis=0) >= step - ulps).all()
     # where the input already rises by at least the step, nothing changes
     rising = np.cumsum(np.abs(table) + step, axis=0)
-    np.testing.assert_allclose(synth._strictly_increasing(rising, step), rising, rtol=0, atol=ulps)
+    np.testing.assert_allclose(strictly_increasing(rising, step), rising, rtol=0, atol=ulps)
     # a flat run becomes the ramp itself
     flat = np.zeros((5, 1))
-    np.testing.assert_allclose(synth._strictly_increasing(flat, step),
+    np.testing.assert_allclose(strictly_increasing(flat, step),
                                step * np.arange(5)[:, None], rtol=0, atol=ulps)
 
 

@@ -1,4 +1,4 @@
-"""The 2018 two-image fusion paper's virtual image (DESIGN.md section 8)."""
+"""The 2018 two-image fusion paper's virtual image (docs/design.md, "The 2018 virtual image")."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 from expinterp_plugin.exposure.virtual2018 import (histogram_matching_imf, one_based_lookup,
                                                    virtual_image_2018)
 
-# DESIGN.md section 8: figures of the paper's public MATLAB code on the test vector
+# docs/design.md, "The 2018 virtual image": figures of the paper's public MATLAB code on the test vector
 REFERENCE_SUM = 1457548
 
 

@@ -2,7 +2,7 @@
 
 Zamir et al., "CycleISP: Real Image Restoration via Improved Data Synthesis", CVPR 2020.
 The exposure-interpolation paper (Zheng, Li, Wu) uses it as the data-driven refiner f in
-output = y0 + f(y0). Structure (DESIGN.md section 3):
+output = y0 + f(y0). Structure (docs/design.md, "Refining with a network"):
 
     head  conv3x3 in->F
     body  num_rrg x RRG, conv3x3 F->F, PReLU
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
@@ -183,7 +184,7 @@ def load_cycleisp_checkpoint(net, path):
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'{path}: not a state dict or a dict with a "state_dict" entry')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    consume_prefix_in_state_dict_if_present(state, 'module.')
     state = _fill_shared_aliases(state, net, path)
     try:
         net.load_state_dict(state, strict=True)

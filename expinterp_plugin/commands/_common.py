@@ -189,3 +189,233 @@ non_negative_int = number_at_least(int, 0)
 positive_int = number_at_least(int, 1)
 non_negative_float = number_at_least(float, 0)
 positive_float = number_at_least(float, 0, strict=True)
+
+
+def add_output_file_argument(parser, what):
+    """-o/--output FILE, required; ``what`` describes the file (its help says how an existing
+    one is treated)."""
+    parser.add_argument('-o', '--output', required=True,
+                        help=f'{what}; an existing file is replaced (atomically), an input is '
+                        'never overwritten')
+
+
+def add_y0_arguments(parser, scope='', imf_note=''):
+    """--imf, --xi-l, --xi-u: how y0 is computed; ``scope`` (e.g. '--imf-only') names the mode
+    they apply to in their help, ``imf_note`` ends the help of --imf."""
+    lead = f'{scope}: ' if scope else ''
+    parser.add_argument('--imf', choices=('linear', 'sigmoid'), default='linear',
+                        help=f'{lead}F by linear interpolation (proposed) or double-sigmoid '
+                        f'fit{imf_note}')
+    parser.add_argument('--xi-l', type=non_negative_float, default=10,
+                        help=f'{lead}dark weight threshold xi_L (default 10)')
+    parser.add_argument('--xi-u', type=non_negative_float, default=250,
+                        help=f'{lead}bright weight threshold xi_U (default 250)')
+
+
+# --- pairs of images: `expinterp interpolate` and `expinterp fuse` ---------------------------
+
+DEFAULT_TILE = 512
+DEFAULT_TILE_PAD = 32
+
+
+def add_pair_arguments(parser):
+    """DARK BRIGHT -o OUTPUT, exposure times and target (as `expinterp y0`)."""
+    parser.add_argument('dark', help='short exposure (8- or 16-bit image), or a folder of them')
+    parser.add_argument('bright', help='long exposure, same size and bit depth, or a folder '
+                        '(paired with DARK\'s files in sorted order)')
+    add_output_file_argument(parser, 'output image (inputs\' bit depth; .png or .tif for '
+                             '16-bit), or a folder for folder inputs')
+    add_time_arguments(parser)
+
+
+def add_model_argument(container, required):
+    """--model CKPT on a parser or a mutually exclusive group."""
+    container.add_argument('--model', metavar='CKPT', required=required,
+                           help='trained net_g checkpoint (BasicSR '
+                           'experiments/NAME/models/*.pth)')
+
+
+def add_network_arguments(parser):
+    """--opt/--device/--tile/--tile-pad: how the --model network is built and run."""
+    parser.add_argument('--opt', metavar='YML',
+                        help='training option file of --model (default: the *.yml in the '
+                        'experiment folder, CKPT/../../)')
+    parser.add_argument('--device', default='cpu', help='torch device: cpu, cuda, cuda:1, ...')
+    parser.add_argument('--tile', type=non_negative_int, default=DEFAULT_TILE, metavar='PX',
+                        help=f'run the network in PX x PX tiles, 0 for the whole image at once '
+                        f'(default {DEFAULT_TILE})')
+    parser.add_argument('--tile-pad', type=non_negative_int, default=DEFAULT_TILE_PAD,
+                        metavar='PX', help='context pixels around each tile '
+                        f'(default {DEFAULT_TILE_PAD})')
+
+
+def add_output_arguments(parser):
+    parser.add_argument('--save-figure', metavar='PATH',
+                        help='also write a comparison strip PNG to PATH and the CRF/IMF curves '
+                        'to PATH_curves.png (a folder of them for folder inputs; existing files '
+                        'are replaced)')
+    parser.add_argument('--json', action='store_true', help='print what was done as JSON')
+
+
+def image_files(folder):
+    """Image files directly in ``folder``, sorted by name."""
+    from expinterp_plugin.exposure.brackets import IMAGE_SUFFIXES
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def input_pairs(dark, bright, output):
+    """[(dark file, bright file, output path)] for two files or two folders.
+
+    Folders pair their images in sorted name order (equal names pair with each other) and the
+    output of each pair is ``OUTPUT/<dark stem>.png``. The outputs are checked here, before any
+    work (``prepare_image_output`` / ``prepare_output_folder``): never an input, nor its folder.
+    """
+    from expinterp_plugin.exposure.brackets import IMAGE_SUFFIXES
+    dark, bright, output = Path(dark), Path(bright), Path(output)
+    for path in (dark, bright):
+        if not path.exists():
+            raise FileNotFoundError(f'{path}: no such file or folder')
+    if dark.is_file() and bright.is_file():
+        prepare_image_output(output, [dark, bright])
+        return [(dark, bright, output)]
+    if not (dark.is_dir() and bright.is_dir()):
+        raise ValueError(f'{dark} and {bright}: give two image files or two folders')
+    darks, brights = image_files(dark), image_files(bright)
+    if not darks:
+        raise ValueError(f'{dark}: no images ({", ".join(IMAGE_SUFFIXES)})')
+    if len(darks) != len(brights):
+        raise ValueError(f'{dark} holds {len(darks)} images but {bright} holds {len(brights)}: '
+                         'folders must pair up one to one')
+    prepare_output_folder(output, [dark, bright])
+    stems = [p.stem for p in darks]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f'{dark}: several images share a name stem; their outputs would collide')
+    pairs = [(d, b, output / f'{d.stem}.png') for d, b in zip(darks, brights)]
+    for d, b, out in pairs:
+        prepare_output(out, [d, b])
+    return pairs
+
+
+def prepare_figure_output(save_figure, dark, bright, output):
+    """Check --save-figure like the main output (a folder for folder inputs), before any work."""
+    if not save_figure:
+        return
+    from expinterp_plugin.figures import curves_path
+    if Path(dark).is_dir():
+        prepare_output_folder(save_figure, [dark, bright])
+        return
+    for path in (Path(save_figure), curves_path(Path(save_figure))):
+        prepare_image_output(path, [dark, bright], others=[output])
+
+
+def planned_pairs(args):
+    """``input_pairs`` of the arguments, with every output (figures too) checked: call it before
+    any work, a model's loading included."""
+    pairs = input_pairs(args.dark, args.bright, args.output)
+    prepare_figure_output(args.save_figure, args.dark, args.bright, args.output)
+    return pairs
+
+
+def figure_path(save_figure, batch, output):
+    """Where the strip of one pair goes: ``save_figure`` itself, or for folder inputs
+    ``save_figure/<output stem>.png``; None without --save-figure."""
+    if not save_figure:
+        return None
+    return Path(save_figure) / f'{Path(output).stem}.png' if batch else Path(save_figure)
+
+
+def tile_progress(args, batch):
+    """Progress wrapper over tiles (hidden with --json and inside a batch)."""
+    return lambda it, total: progress(it, total, 'tiles', args.json or batch)
+
+
+def load_model(args):
+    """The ``Interpolator`` of --model on --device (the device checked first)."""
+    from expinterp_plugin.inference import load_interpolator
+    check_device(args.device)
+    return load_interpolator(args.model, opt=args.opt, device=args.device)
+
+
+def model_settings(args, interpolator):
+    return {'model': str(args.model), 'network': interpolator.name, 'mode': interpolator.mode,
+            'device': args.device, 'tile': args.tile, 'tile_pad': args.tile_pad}
+
+
+def read_args_pair(args, dark_path, bright_path, output):
+    """The ``Pair`` of two files with the times, target and CRF of the arguments, and ``output``
+    checked to hold the pair's bit depth (before any work)."""
+    from expinterp_plugin.exposure.io import check_image_output
+    from expinterp_plugin.pair import read_pair
+    pair = read_pair(dark_path, bright_path, args.times, args.exposures, args.target, args.crf)
+    check_image_output(output, pair.dtype)
+    return pair
+
+
+def interpolate_pair(args, interpolator, pair, batch, keep_y0):
+    """The model's ``Interpolation`` of one ``Pair`` (float32 [0, 1] RGB output, y0, mapper)."""
+    return interpolator.interpolate_pair(pair, tile=args.tile, tile_pad=args.tile_pad,
+                                         progress=tile_progress(args, batch), keep_y0=keep_y0)
+
+
+def pair_record(dark_path, bright_path, output, times, mapper, seconds, figures):
+    """One pair's JSON record; ``times`` (``pair.ExposureTimes``) and ``mapper`` may be None
+    (plain fusion of the pair needs neither)."""
+    record = {'dark': str(dark_path), 'bright': str(bright_path), 'output': str(output)}
+    if times is not None:
+        record.update(t_dark=times.t_dark, t_bright=times.t_bright, times_from=times.source)
+    if mapper is not None:
+        record.update(t_target=mapper.t_target, crf=mapper.crf.name)
+    record.update(seconds=round(seconds, 3), figures=[str(p) for p in figures])
+    return record
+
+
+def report(args, summary):
+    """Print the summary as JSON (--json) or one line per pair, then (stderr) the failed pairs
+    of a batch; returns the exit status (2 when any pair failed)."""
+    failed = summary.get('failed', [])
+    if args.json:
+        print_json(summary)
+    else:
+        print_pairs(summary['pairs'])
+    if failed:
+        print(f"expinterp: {len(summary['pairs'])} pair(s) done, {len(failed)} failed:",
+              file=sys.stderr)
+        for f in failed:
+            print(f"  {f['dark']} + {f['bright']}: {f['error']}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def print_pairs(records):
+    """One line per written pair (and one per figure)."""
+    for r in records:
+        details = []
+        if 't_dark' in r:
+            details.append(f"t_dark {r['t_dark']:g} s, t_bright {r['t_bright']:g} s")
+            if r['times_from'] == 'estimated ratio':
+                details.append('times unknown: ratio estimated')
+        if 't_target' in r:
+            details.append(f"target {r['t_target']:g} s, crf {r['crf']}")
+        details.append(f"{r['seconds']:.2f} s")
+        print(f"wrote {r['output']}: {', '.join(details)}")
+        for path in r['figures']:
+            print(f'wrote {path}')
+
+
+def for_each_pair(args, pairs, work):
+    """Run ``work(dark_path, bright_path, output, batch) -> record`` over ``planned_pairs`` with
+    a progress bar; returns (records, failures). In a folder batch a pair's user error is printed
+    with the pair's names and recorded in ``failures`` ({dark, bright, error}), and the batch
+    goes on; a single pair's error propagates."""
+    batch = Path(args.dark).is_dir()
+    records, failures = [], []
+    for d, b, out in progress(pairs, len(pairs), 'pairs', args.json or not batch):
+        try:
+            records.append(work(d, b, out, batch))
+        except user_error_types() as err:
+            if not batch:
+                raise ValueError(describe_for(err, d, b)) from err
+            failures.append({'dark': str(d), 'bright': str(b), 'error': describe(err)})
+            print_error(describe_for(err, d, b))
+    return records, failures

@@ -1,7 +1,7 @@
 """`expinterp calibrate`: a camera's CRF from one whole bracket, to reuse with --crf FILE."""
-from expinterp_plugin.commands._common import (describe, fail, positive_int, prepare_output,
-                                               print_json, user_error_types)
-from expinterp_plugin.commands.y0 import CRF_SUFFIXES
+from expinterp_plugin.commands._common import (add_output_file_argument, describe, fail,
+                                               positive_int, prepare_output, print_json,
+                                               user_error_types)
 
 NAME = 'calibrate'
 HELP = ('estimate a camera response from every exposure of one bracket folder and save it '
@@ -10,9 +10,7 @@ HELP = ('estimate a camera response from every exposure of one bracket folder an
 
 def add_arguments(parser):
     parser.add_argument('scene_dir', help='bracket folder (times from exposures.txt or EXIF)')
-    parser.add_argument('-o', '--output', required=True,
-                        help='CRF table file (.npy or .txt); an existing file is replaced '
-                        '(atomically)')
+    add_output_file_argument(parser, 'CRF table file (.npy or .txt)')
     parser.add_argument('--method', choices=('polynomial', 'debevec'), default='polynomial',
                         help='estimator (default: polynomial on histogram correspondences)')
     parser.add_argument('--max-side', type=positive_int,
@@ -22,7 +20,7 @@ def add_arguments(parser):
 
 def run(args):
     from expinterp_plugin.exposure.brackets import bracket_exposures
-    from expinterp_plugin.exposure.crf import save_crf
+    from expinterp_plugin.exposure.crf import CRF_SUFFIXES, save_crf
     from expinterp_plugin.exposure.estimate import estimate_crf
     from expinterp_plugin.exposure.io import read_image
     from expinterp_plugin.exposure.prepare import resize_max_side

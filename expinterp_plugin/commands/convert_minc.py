@@ -1,7 +1,8 @@
 """``expinterp convert-minc``: MINC VGG-16 Caffe weights -> torch state dict for L_f."""
 import json
 
-from expinterp_plugin.commands._common import describe, fail, prepare_output, user_error_types
+from expinterp_plugin.commands._common import (add_output_file_argument, describe, fail,
+                                               prepare_output, user_error_types)
 
 NAME = 'convert-minc'
 HELP = ('Convert the published MINC VGG-16 Caffe model (minc-vgg16.caffemodel) into the torch '
@@ -10,9 +11,7 @@ HELP = ('Convert the published MINC VGG-16 Caffe model (minc-vgg16.caffemodel) i
 
 def add_arguments(parser):
     parser.add_argument('caffemodel', help='path to minc-vgg16.caffemodel (Bell et al., CVPR 2015)')
-    parser.add_argument('-o', '--output', required=True,
-                        help='state dict to write (.pth); an existing file is replaced '
-                        '(atomically)')
+    add_output_file_argument(parser, 'state dict to write (.pth)')
     parser.add_argument('--include-fc', action='store_true',
                         help='also convert fc6, fc7 and fc8-20 (as fc8); the feature loss needs '
                              'only the conv layers, and fc6 alone is ~400 MB')

@@ -5,14 +5,13 @@ the trained network's output (--model), the model-driven y0 (--imf-only), or abs
 (--pair-only: plain Mertens of the two inputs, the baseline whose brightness-order reversal and
 halos the middle frame is meant to remove). Inputs and outputs as `expinterp interpolate`.
 """
+import functools
 import time
 
-from expinterp_plugin.commands._common import describe, fail, user_error_types
-from expinterp_plugin.commands.y0 import pair_times
-from expinterp_plugin.commands.interpolate import (
+from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
-    figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    planned_pairs, read_pair, report)
+    add_y0_arguments, describe, fail, figure_path, for_each_pair, load_model, model_settings,
+    pair_record, planned_pairs, read_args_pair, report, tile_progress, user_error_types)
 
 NAME = 'fuse'
 HELP = ('Mertens fusion of a dark/bright pair with the interpolated medium exposure (trained '
@@ -28,13 +27,7 @@ def add_arguments(parser):
     middle.add_argument('--pair-only', action='store_true',
                         help='no middle frame: plain Mertens of the two inputs')
     add_network_arguments(parser)
-    parser.add_argument('--imf', choices=('linear', 'sigmoid'), default='linear',
-                        help='--imf-only: F by linear interpolation (proposed) or double-sigmoid '
-                        'fit (a --model uses its training settings)')
-    parser.add_argument('--xi-l', type=float, default=10,
-                        help='--imf-only: dark weight threshold xi_L (default 10)')
-    parser.add_argument('--xi-u', type=float, default=250,
-                        help='--imf-only: bright weight threshold xi_U (default 250)')
+    add_y0_arguments(parser, '--imf-only', imf_note=' (a --model uses its training settings)')
     add_output_arguments(parser)
 
 
@@ -42,54 +35,41 @@ def method_of(args):
     return 'model' if args.model else 'imf-only' if args.imf_only else 'pair-only'
 
 
-def imf_mapper(args, dark, bright, times):
-    """The Y0Mapper of --imf-only for one pair (CRF per --crf, thresholds per --xi-l/--xi-u)."""
-    from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf, validate_times
-    t_dark, t_bright, _ = times
-    t_target = validate_times(t_dark, t_bright, args.target)
-    crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)
-    return Y0Mapper(crf, t_dark, t_bright, t_target, args.xi_l, args.xi_u, args.imf)
-
-
 def run(args):
-    from expinterp_plugin.exposure.fusion import mertens_fuse
-    from expinterp_plugin.exposure.io import to_dtype, write_image
+    from expinterp_plugin.exposure.io import write_image
     from expinterp_plugin.figures import save_figures
+    from expinterp_plugin.fusion import fuse_pair
+    from expinterp_plugin.pair import Pair
     method = method_of(args)
 
-    def middle_frame(dark_path, bright_path, dark, bright, batch, keep_y0):
-        """(middle float32 [0, 1] RGB, y0, mapper, times) of one pair for --model/--imf-only."""
-        times = pair_times(args, dark_path, bright_path, dark, bright)
+    def middle_frame(batch, keep_y0):
+        """The pair -> ``Interpolation`` of --model/--imf-only; None for --pair-only."""
         if method == 'model':
-            result = interpolate_pair(args, interpolator, dark, bright, times, batch, keep_y0)
-            return result.output, result.y0, result.mapper, times
-        mapper = imf_mapper(args, dark, bright, times)
-        y0 = mapper(dark, bright)
-        return y0, y0, mapper, times
+            return functools.partial(interpolator.interpolate_pair, tile=args.tile,
+                                     tile_pad=args.tile_pad, progress=tile_progress(args, batch),
+                                     keep_y0=keep_y0)
+        if method == 'imf-only':
+            return functools.partial(Pair.model_driven, xi_l=args.xi_l, xi_u=args.xi_u,
+                                     imf=args.imf)
+        return None
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
-        dark, bright = read_pair(dark_path, bright_path, output)
+        pair = read_args_pair(args, dark_path, bright_path, output)
         figure = figure_path(args.save_figure, batch, output)
-        if method == 'pair-only':
-            fused = mertens_fuse([bright, dark])
-            panels, mapper, times = [('dark', dark), ('bright', bright)], None, None
-        else:
-            middle, y0, mapper, times = middle_frame(dark_path, bright_path, dark, bright, batch,
-                                                     figure is not None)
-            # Only integer frames stay alive through the fusion, the memory peak of a large pair.
-            middle = to_dtype(middle, dark.dtype)
-            y0 = to_dtype(y0, dark.dtype) if figure is not None else None
-            fused = mertens_fuse([bright, middle, dark])
-            panels = [('dark', dark), ('y0', y0)]
-            if method == 'model':
-                panels.append(('output', middle))
-            panels.append(('bright', bright))
-        write_image(output, fused)
+        result = fuse_pair(pair, middle_frame(batch, figure is not None), figure is not None)
+        write_image(output, result.fused)
         figures = []
         if figure is not None:
-            figures = save_figures(figure, panels + [('fused', fused)], mapper)
-        return pair_record(dark_path, bright_path, output, times, mapper,
+            panels = [('dark', pair.dark)]
+            if method != 'pair-only':
+                panels.append(('y0', result.y0))
+            if method == 'model':
+                panels.append(('output', result.middle))
+            panels += [('bright', pair.bright), ('fused', result.fused)]
+            figures = save_figures(figure, panels, result.mapper)
+        times = None if method == 'pair-only' else pair.times
+        return pair_record(dark_path, bright_path, output, times, result.mapper,
                            time.perf_counter() - started, figures)
 
     try:

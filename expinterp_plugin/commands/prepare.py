@@ -47,7 +47,6 @@ def add_arguments(parser):
 
 
 def _basicsr_lmdb_writer(root, keys):
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     from basicsr.utils.lmdb_util import make_lmdb_from_imgs
     # BasicSR reports progress on stdout, which must stay clean for --json.
     with contextlib.redirect_stdout(sys.stderr):
@@ -57,8 +56,7 @@ def _basicsr_lmdb_writer(root, keys):
 
 
 def _ppm_lmdb_writer(root, keys):
-    import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
-    from expinterp_plugin.data.exposure_triplet_dataset import write_triplet_lmdbs
+    from expinterp_plugin.triplet_store import write_triplet_lmdbs
     write_triplet_lmdbs(root, keys, codec='ppm')
 
 

@@ -1,11 +1,8 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
-from pathlib import Path
-
-from expinterp_plugin.commands._common import (add_time_arguments, describe_for, fail,
-                                               non_negative_float, prepare_image_output,
-                                               prepare_output, print_json, user_error_types)
-
-CRF_SUFFIXES = ('.npy', '.txt')
+from expinterp_plugin.commands._common import (add_output_file_argument, add_time_arguments,
+                                               add_y0_arguments, describe_for, fail,
+                                               prepare_image_output, prepare_output, print_json,
+                                               read_args_pair, user_error_types)
 
 NAME = 'y0'
 HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a dark/bright pair'
@@ -14,80 +11,34 @@ HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a da
 def add_arguments(parser):
     parser.add_argument('dark', help='short exposure (8- or 16-bit image)')
     parser.add_argument('bright', help='long exposure, same size and bit depth')
-    parser.add_argument('-o', '--output', required=True,
-                        help='output image (inputs\' bit depth; .png or .tif for 16-bit); an '
-                        'existing file is replaced (atomically), an input is never overwritten')
+    add_output_file_argument(parser, 'output image (inputs\' bit depth; .png or .tif for 16-bit)')
     add_time_arguments(parser)
-    parser.add_argument('--imf', choices=('linear', 'sigmoid'), default='linear',
-                        help='F by linear interpolation (proposed) or double-sigmoid fit')
-    parser.add_argument('--xi-l', type=non_negative_float, default=10,
-                        help='dark weight threshold xi_L')
-    parser.add_argument('--xi-u', type=non_negative_float, default=250,
-                        help='bright weight threshold xi_U')
-    parser.add_argument('--save-crf', metavar='FILE', help='also write the CRF used (.npy/.txt; an existing file '
-                        'is replaced)')
+    add_y0_arguments(parser)
+    parser.add_argument('--save-crf', metavar='FILE',
+                        help='also write the CRF used (.npy/.txt; an existing file is replaced)')
     parser.add_argument('--json', action='store_true', help='print what was done as JSON')
 
 
-def exposure_times(args):
-    """(t_dark, t_bright, source) from --times, EXIF, --exposures; None when unknown."""
-    from expinterp_plugin.exposure.io import exif_exposure_time, read_table
-    if args.times:
-        return args.times[0], args.times[1], 'arguments'
-    exif = [exif_exposure_time(p) for p in (args.dark, args.bright)]
-    if all(exif):
-        return exif[0], exif[1], 'exif'
-    if args.exposures:
-        table = read_table(args.exposures, 1)
-        names = [Path(p).name for p in (args.dark, args.bright)]
-        missing = [n for n in names if n not in table]
-        if missing:
-            raise ValueError(f'{args.exposures}: no time for {", ".join(missing)}')
-        return table[names[0]][0], table[names[1]][0], 'exposures file'
-    return None
-
-
-def pair_times(args, dark_path, bright_path, dark, bright):
-    """(t_dark, t_bright, source): --times, EXIF, --exposures, else t_dark = 1 and the ratio
-    estimated from the images under a prior CRF (sRGB when the CRF itself is to be estimated)."""
-    import argparse
-    from expinterp_plugin.exposure.crf import resolve_crf
-    from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
-    times = exposure_times(argparse.Namespace(dark=str(dark_path), bright=str(bright_path),
-                                              times=args.times, exposures=args.exposures))
-    if times is not None:
-        return times
-    levels = 256 if dark.dtype.itemsize == 1 else 65536
-    prior = resolve_crf('srgb' if str(args.crf).startswith('pair') else args.crf, levels)
-    return 1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio'
-
-
 def run(args):
-    from expinterp_plugin.exposure.crf import save_crf
-    from expinterp_plugin.exposure.io import read_image, to_dtype, write_image
-    from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, resolve_pair_crf,
-                                              validate_times)
+    from expinterp_plugin.exposure.crf import CRF_SUFFIXES, save_crf
+    from expinterp_plugin.exposure.io import write_image
     inputs = [p for p in (args.dark, args.bright, args.exposures) if p]
     try:
         prepare_image_output(args.output, inputs)
         if args.save_crf:
             prepare_output(args.save_crf, inputs, CRF_SUFFIXES, others=[args.output])
-        dark, bright = read_image(args.dark), read_image(args.bright)
-        check_pair(dark, bright, args.dark, args.bright)
-        prepare_image_output(args.output, inputs, dark.dtype)
-        times = pair_times(args, args.dark, args.bright, dark, bright)
-        t_dark, t_bright, source = times
-        t_target = validate_times(t_dark, t_bright, args.target)
-        crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)
-        y0 = Y0Mapper(crf, t_dark, t_bright, t_target, args.xi_l, args.xi_u, args.imf)(dark, bright)
-        write_image(args.output, to_dtype(y0, dark.dtype))
+        pair = read_args_pair(args, args.dark, args.bright, args.output)
+        write_image(args.output, pair.codes(pair.y0(args.xi_l, args.xi_u, args.imf)))
+        crf = pair.crf
         if args.save_crf:
             save_crf(crf, args.save_crf)
     except user_error_types() as err:
         return fail(describe_for(err, args.dark, args.bright))
+    t_dark, t_bright, t_target, source = pair.t_dark, pair.t_bright, pair.t_target, \
+        pair.times.source
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
-               'bit_depth': 8 * dark.dtype.itemsize}
+               'bit_depth': 8 * pair.dtype.itemsize}
     if args.json:
         print_json(summary)
     else:

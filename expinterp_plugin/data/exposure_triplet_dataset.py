@@ -1,10 +1,11 @@
 """Exposure triplets (dark, real medium, bright) for BasicSR training, validation and testing.
 
-Layout (DESIGN.md section 4), one root per dataset:
+Layout (docs/design.md, "Data layout"; records read by ``expinterp_plugin.triplet_store``),
+one root per dataset:
 
 - disk: ``ROOT/{low,mid,high}/KEY.ext`` and ``ROOT/exposures.txt`` (``KEY t_low t_mid t_high``);
-- lmdb: ``ROOT/{low,mid,high}.lmdb`` written by BasicSR's ``make_lmdb_from_imgs`` (keys
-  without extension, listed in each ``meta_info.txt``) and the same ``exposures.txt``;
+- lmdb: ``ROOT/{low,mid,high}.lmdb`` written by BasicSR's ``make_lmdb_from_imgs`` or
+  ``triplet_store.write_triplet_lmdbs`` and the same ``exposures.txt``;
 - optional CRF tables ``ROOT/crf/KEY.npy`` or ``ROOT/crf/SCENE.npy``.
 
 A key is a scene name or ``SCENE_sNNN`` for the NNN-th sub-image crop of a scene. Every frame is
@@ -25,18 +26,14 @@ from torch.utils import data
 
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, get_root_logger, imfrombytes
-from basicsr.utils.lmdb_util import LmdbMaker
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from expinterp_plugin import exposure
-from expinterp_plugin.exposure.brackets import FRAMES, read_triplet_layout
-from expinterp_plugin.exposure.io import ImageError, read_table
+from expinterp_plugin.exposure.brackets import FRAMES
+from expinterp_plugin.exposure.io import ImageError
+from expinterp_plugin.modes import DEFAULT_MODE, codes_to_unit, get_mode, network_input
+from expinterp_plugin.triplet_store import disk_records, lmdb_records
 
-#: Encodings ``write_triplet_lmdbs`` can store: PNG (BasicSR's choice) or uncompressed PPM.
-LMDB_CODECS = ('png', 'ppm')
-#: lq channels of each mode: hybrid y0 (the paper's refiner input), direct bright ‖ dark
-#: (the paper's deep baseline), conditioned y0 ‖ bright ‖ dark.
-MODE_CHANNELS = {'hybrid': 3, 'direct': 6, 'conditioned': 9}
 _CROP_SUFFIX = re.compile(r'_s\d+$')
 _TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
 
@@ -64,11 +61,6 @@ def decode_rgb(content, name):
     return cv2.cvtColor(img, _TO_RGB[channels])
 
 
-def codes_to_unit(img):
-    """uint8/uint16 codes (H, W, C) -> float32 in [0, 1]."""
-    return img.astype(np.float32) * np.float32(1.0 / np.iinfo(img.dtype).max)
-
-
 def hwc_to_tensor(img):
     """float32 (H, W, C) -> contiguous torch float32 (C, H, W), channel order kept."""
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
@@ -77,87 +69,6 @@ def hwc_to_tensor(img):
 def crf_fingerprint(crf):
     """A hashable identity of a CRF table, so equal tables share one Y0Mapper."""
     return hashlib.sha1(np.ascontiguousarray(crf.g).tobytes()).hexdigest()
-
-
-def check_times(listing, key, t_low, t_mid, t_high):
-    if not t_low < t_mid < t_high:
-        raise ImageError(f'{listing}: times of {key!r} are not increasing low < mid < high '
-                         f'({t_low:g}, {t_mid:g}, {t_high:g})')
-
-
-def lmdb_keys(db_path):
-    """Keys of a BasicSR LMDB, read from its ``meta_info.txt`` (``KEY.png (h,w,c) level``)."""
-    meta = Path(db_path) / 'meta_info.txt'
-    if not meta.is_file():
-        raise ImageError(f'{meta}: missing (the LMDB must be made with BasicSR\'s '
-                         'make_lmdb_from_imgs, which writes it)')
-    return {Path(line.split()[0]).stem for line in meta.read_text().splitlines() if line.strip()}
-
-
-def disk_records(root):
-    """One record per key of a disk-layout root: frame paths, exposure times, CRF file."""
-    records = []
-    for t in read_triplet_layout(root):
-        records.append(dict(key=t.name, low=str(t.low), mid=str(t.mid), high=str(t.high),
-                            t_low=t.t_low, t_mid=t.t_mid, t_high=t.t_high))
-    return records
-
-
-def lmdb_records(root):
-    """One record per key of an LMDB-layout root; every key must be in all three LMDBs."""
-    root = Path(root)
-    listing = root / 'exposures.txt'
-    if not listing.is_file():
-        raise ImageError(f'{listing}: missing (lines "NAME t_low t_mid t_high")')
-    keys_in = {frame: lmdb_keys(root / f'{frame}.lmdb') for frame in FRAMES}
-    records = []
-    for key, (t_low, t_mid, t_high) in read_table(listing, 3).items():
-        check_times(listing, key, t_low, t_mid, t_high)
-        for frame in FRAMES:
-            if key not in keys_in[frame]:
-                raise ImageError(f'{root / (frame + ".lmdb")}: no key {key!r} (listed in '
-                                 f'{listing})')
-        records.append(dict(key=key, low=key, mid=key, high=key,
-                            t_low=t_low, t_mid=t_mid, t_high=t_high))
-    if not records:
-        raise ImageError(f'{listing}: lists no scenes')
-    return records
-
-
-def write_triplet_lmdbs(root, keys=None, codec='png', compress_level=1, map_size=1 << 40):
-    """Add ``ROOT/{low,mid,high}.lmdb`` holding the frames of the disk layout at ``root``.
-
-    Written with BasicSR's ``LmdbMaker`` (keys without extension, ``meta_info.txt``), frames
-    stored at their bit depth and channel order as in the files. ``codec`` 'png' at
-    ``compress_level`` is BasicSR's format; 'ppm' stores the samples uncompressed (8- or 16-bit),
-    about 2-3x larger but decoded some 20x faster, which is what lifts whole-frame random
-    cropping past a few hundred crops per second per worker (benchmarks/bench_dataset.py).
-    ``keys`` defaults to every key of ``ROOT/exposures.txt``; ``map_size`` is LmdbMaker's.
-    """
-    if codec not in LMDB_CODECS:
-        raise ValueError(f'codec {codec!r} not one of {", ".join(LMDB_CODECS)}')
-    root = Path(root)
-    records = {r['key']: r for r in disk_records(root)}
-    keys = list(records) if keys is None else list(keys)
-    unlisted = [k for k in keys if k not in records]
-    if unlisted:
-        raise ImageError(f'{root / "exposures.txt"}: does not list {", ".join(unlisted[:5])}')
-    params = [cv2.IMWRITE_PNG_COMPRESSION, compress_level] if codec == 'png' else []
-    for frame in FRAMES:
-        db_path = root / f'{frame}.lmdb'
-        if db_path.exists():
-            raise FileExistsError(f'{db_path}: already exists')
-        maker = LmdbMaker(str(db_path), map_size=map_size, compress_level=compress_level)
-        for key in keys:
-            path = records[key][frame]
-            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise ImageError(f'{path}: not a readable image')
-            ok, encoded = cv2.imencode(f'.{codec}', img, params)
-            if not ok:
-                raise ImageError(f'{path}: OpenCV cannot encode it as {codec}')
-            maker.put(encoded.tobytes(), key, img.shape if img.ndim == 3 else (*img.shape, 1))
-        maker.close()
 
 
 @DATASET_REGISTRY.register()
@@ -170,8 +81,10 @@ class ExposureTripletDataset(data.Dataset):
             FileClient).
         phase (str): 'train' random-crops ``gt_size`` and augments; 'val'/'test' use full frames.
         gt_size (int): crop side at train. use_hflip, use_rot (bool): BasicSR's ``augment``.
-        mode (str): 'hybrid' (default; lq = y0, 3 channels), 'direct' (lq = bright ‖ dark, 6),
-            'conditioned' (lq = y0 ‖ bright ‖ dark, 9).
+        mode (str): the model's network-input mode (``expinterp_plugin.modes``; option files
+            state it once at the top level and hand it down, ``mode: *mode``): 'hybrid'
+            (default; lq = y0, 3 channels), 'direct' (lq = bright ‖ dark, 6), 'conditioned'
+            (lq = y0 ‖ bright ‖ dark, 9).
         xi_l, xi_u (float): y0 weight thresholds (8-bit scale), defaults 10 and 250.
         imf (str): 'linear' (default) or 'sigmoid'.
         crf (str): one CRF for every scene: a file (.npy/.txt/.mat) or a preset name
@@ -181,9 +94,10 @@ class ExposureTripletDataset(data.Dataset):
             gt show the same exposure), 'geometric' (sqrt(t_low t_high)) or seconds.
 
     Each sample (float32 tensors, RGB, values in [0, 1]):
-        lq (C, H, W) with C = 3 | 6 | 9 by mode; in 'hybrid' and 'conditioned' lq[:3] is y0.
+        lq (C, H, W): the network input of the mode (``modes.network_input``), C = 3 | 9 | 6.
+        y0 (3, H, W): the model-driven medium exposure, in every mode (the base the model
+            adds, and the ``_y0`` metrics of validation).
         gt (3, H, W): the real medium exposure.
-        y0 (3, H, W): only in 'direct' mode, where it is not part of lq (for validation).
         lq_path, gt_path (str): the low and mid frame's file (disk) or key (lmdb), as BasicSR's
             paired datasets (validation names results after lq_path's stem).
 
@@ -195,10 +109,8 @@ class ExposureTripletDataset(data.Dataset):
     def __init__(self, opt):
         super().__init__()
         self.opt = opt
-        self.mode = opt.get('mode', 'hybrid')
-        if self.mode not in MODE_CHANNELS:
-            raise ValueError(f'dataset {opt.get("name")}: mode {self.mode!r} not one of '
-                             f'{", ".join(MODE_CHANNELS)}')
+        self.mode = opt.get('mode', DEFAULT_MODE)
+        get_mode(self.mode, f'dataset {opt.get("name")}')
         self.phase = opt.get('phase', 'test')
         if self.phase == 'train' and not opt.get('gt_size'):
             raise ValueError(f'dataset {opt.get("name")}: training needs gt_size (crop side)')
@@ -351,19 +263,11 @@ class ExposureTripletDataset(data.Dataset):
     def make_sample(self, index, low, mid, high):
         """Codes (H, W, 3) -> the sample dict (float32 CHW tensors in [0, 1], RGB)."""
         y0 = self.mappers[index](low, high)
-        bright, dark = codes_to_unit(high), codes_to_unit(low)
-        if self.mode == 'hybrid':
-            lq = y0
-        elif self.mode == 'direct':
-            lq = np.concatenate([bright, dark], axis=2)
-        else:
-            lq = np.concatenate([y0, bright, dark], axis=2)
+        lq = network_input(self.mode, y0, high, low)
         record = self.records[index]
-        sample = {'lq': hwc_to_tensor(lq), 'gt': hwc_to_tensor(codes_to_unit(mid)),
-                  'lq_path': record['low'], 'gt_path': record['mid']}
-        if self.mode == 'direct':
-            sample['y0'] = hwc_to_tensor(y0)
-        return sample
+        return {'lq': hwc_to_tensor(lq), 'y0': hwc_to_tensor(y0),
+                'gt': hwc_to_tensor(codes_to_unit(mid)),
+                'lq_path': record['low'], 'gt_path': record['mid']}
 
     def __getitem__(self, index):
         low, mid, high = self.load_frames(index)

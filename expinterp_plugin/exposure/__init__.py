@@ -8,7 +8,7 @@ from expinterp_plugin.exposure.estimate import ESTIMATORS, estimate_crf
 from expinterp_plugin.exposure.fusion import mertens_fuse
 from expinterp_plugin.exposure.imf import IMF_METHODS, histogram_imf_table, imf_table
 from expinterp_plugin.exposure.io import ImageError, read_image, write_image
-from expinterp_plugin.exposure.mef_ssim import mef_ssim
+from expinterp_plugin.exposure.fusion_quality import mef_ssim
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
 from expinterp_plugin.exposure.y0 import Y0Mapper, interpolate_exposure
 

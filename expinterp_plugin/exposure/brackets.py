@@ -1,4 +1,4 @@
-"""Bracketed sequences and the triplet layout (DESIGN.md section 4).
+"""Bracketed sequences and the triplet layout (docs/design.md, "Data layout").
 
 A *bracket* is one folder of exposures of a static scene, with times in ``exposures.txt``
 (``FILENAME SECONDS`` lines) or in each file's EXIF. The *triplet layout* is what training and
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from expinterp_plugin.exposure.io import ImageError, exif_exposure_time, read_table
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.ppm', '.pgm')
+#: File types read as images (what OpenCV decodes): bracket folders, DARK/BRIGHT folders.
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.ppm', '.pgm', '.webp')
 FRAMES = ('low', 'mid', 'high')
 
 

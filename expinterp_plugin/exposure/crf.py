@@ -53,12 +53,16 @@ class CRF:
 
 
 def strictly_increasing(g, min_step=1e-6):
-    """Smallest change to a (levels, C) table that makes every column strictly increasing.
+    """Smallest (levels, C) table >= ``g`` whose columns rise by at least ``min_step`` per row.
 
-    A running maximum removes dips (an estimate's noise), then a tiny ramp separates ties.
+    Dips (an estimate's noise) and flat stretches are lifted onto a ramp of slope ``min_step``
+    (a running maximum of ``g`` less that ramp); where ``g`` already rises by ``min_step`` or
+    more it is left as it is.
     """
-    g = np.maximum.accumulate(np.asarray(g, dtype=np.float64), axis=0)
-    return g + min_step * np.arange(g.shape[0])[:, None]
+    g = np.asarray(g, dtype=np.float64)
+    ramp = min_step * np.arange(g.shape[0], dtype=np.float64)[:, None]
+    # The outer maximum keeps the result >= g exactly, whatever "- ramp + ramp" rounds to.
+    return np.maximum(g, np.maximum.accumulate(g - ramp, axis=0) + ramp)
 
 
 def preset_crf(name, levels=256):
@@ -75,6 +79,10 @@ def preset_crf(name, levels=256):
     else:
         raise ValueError(f'unknown CRF preset {name!r}; choose from {", ".join(PRESETS)}')
     return CRF(np.log(linear), name=name)
+
+
+#: The file types ``save_crf`` writes.
+CRF_SUFFIXES = ('.npy', '.txt')
 
 
 def save_crf(crf, path):

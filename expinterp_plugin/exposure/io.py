@@ -272,6 +272,17 @@ def to_dtype(img01, dtype):
     return np.clip(np.rint(np.asarray(img01, np.float64) * scale), 0, scale).astype(dtype)
 
 
+def to_uint8(img):
+    """RGB uint8/uint16 codes or float [0, 1] (H, W, 3) -> uint8 codes: 16-bit codes / 257 and
+    floats * 255, rounded to nearest; uint8 is returned as it is."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        img = img / 65535.0
+    return to_dtype(img, np.uint8)
+
+
 def exif_exposure_time(path):
     """ExposureTime (seconds) from a file's EXIF, or None when absent/unreadable.
 

@@ -1,4 +1,4 @@
-"""Turn a folder of bracketed sequences into the triplet layout (DESIGN.md section 4).
+"""Turn a folder of bracketed sequences into the triplet layout (docs/design.md, "Data layout").
 
 Each (dark, mid, bright) triplet with the requested EV spread becomes one scene NAME =
 ``<bracket>_<i>_<j>_<k>`` (indices into the bracket sorted by time), or several crops

@@ -1,13 +1,13 @@
 """The "virtual image" of the 2018 two-image exposure fusion paper's public MATLAB code.
 
-A comparison baseline (DESIGN.md section 8): a medium exposure made from a dark and a bright
-8-bit image without any camera response, per channel:
+A comparison baseline (docs/design.md, "The 2018 virtual image"): a medium exposure made from a
+dark and a bright 8-bit image without any camera response, per channel:
   L_db, L_bd  IMFs dark->bright and bright->dark by cumulative-histogram matching (for code i
               of the source, the first code j of the reference minimising |H_ref(j) - H_src(i)|
               over 256-bin cumulative counts);
   I_s = sqrt(Z_d * L_db(Z_d)),  I_h = sqrt(Z_b * L_bd(Z_b))   geometric means of each input
               and its mapping to the other exposure;
-  V   = round((W_d I_s + W_b I_h) / (W_d + W_b)) as uint8, with the weights of DESIGN.md
+  V   = round((W_d I_s + W_b I_h) / (W_d + W_b)) as uint8, with the weights of docs/design.md
         section 3 at xi_L = 10, xi_U = 250: W_d on the dark input, W_b on the bright input.
 The MATLAB code looks its tables up with the code value itself as the (1-based) index: a code
 v in 1..255 becomes table(v), i.e. L(v) = L0(v - 1) + 1 with L0 the 0-based mapping, and code
@@ -15,7 +15,7 @@ v in 1..255 becomes table(v), i.e. L(v) = L0(v - 1) + 1 with L0 the 0-based mapp
 
 Where both weights vanish (dark input below xi_L and bright input at or above xi_U at once) the
 MATLAB code divides 0 by 0; here V takes whichever of I_s, I_h is nearer mid-grey 127.5 (I_s
-on ties), the same fallback as y0 (DESIGN.md section 3).
+on ties), the same fallback as y0 (docs/design.md, "Reliability weights and y0").
 """
 import numpy as np
 

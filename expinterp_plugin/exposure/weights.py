@@ -1,4 +1,4 @@
-"""Smooth-step reliability weights of the two inputs (DESIGN.md section 3).
+"""Smooth-step reliability weights of the two inputs (docs/design.md, "Reliability weights and y0").
 
 The bright input x1 is unreliable where it saturates, the dark input x2 where it is near black.
 Thresholds are given on the 8-bit scale and multiplied by 257 for 16-bit codes. The paper's eqs.

@@ -3,7 +3,7 @@
 y0 = (W1(x1) L1(x1) + W2(x2) L2(x2)) / (W1(x1) + W2(x2)) per channel, with x1 the bright input
 (time t1), x2 the dark input (time t2), L_i the IMF from t_i to the target time t3
 (default sqrt(t1 t2)) and W_i the smooth-step weights (Zheng, Li, Wu, eqs. 6-8; weights attached
-as in DESIGN.md section 3).
+as in docs/design.md, "Reliability weights and y0").
 """
 import math
 import numbers
@@ -57,7 +57,7 @@ class Y0Mapper:
         crf: a ``CRF`` (its channel order must match the images').
         t_dark, t_bright: exposure times (s), 0 < t_dark < t_bright.
         t_target: target time in [t_dark, t_bright]; default sqrt(t_dark * t_bright).
-        xi_l, xi_u: weight thresholds on the 8-bit scale (DESIGN.md defaults 10 and 250).
+        xi_l, xi_u: weight thresholds on the 8-bit scale (defaults 10 and 250, docs/design.md).
         imf: 'linear' (proposed) or 'sigmoid' (baseline).
     """
 
@@ -140,6 +140,11 @@ def check_pair(dark, bright, dark_name='dark', bright_name='bright'):
                          f'(mean {bright.mean():.1f}): inputs swapped?')
 
 
+def is_pair_spec(crf):
+    """True for the CRF specs estimated from the pair itself: 'pair' and 'pair:ESTIMATOR'."""
+    return isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:'))
+
+
 def resolve_pair_crf(crf, dark, bright, t_dark, t_bright):
     """A CRF spec -> CRF for this pair's bit depth.
 
@@ -148,7 +153,7 @@ def resolve_pair_crf(crf, dark, bright, t_dark, t_bright):
     """
     from expinterp_plugin.exposure.crf import resolve_crf
     from expinterp_plugin.exposure.estimate import estimate_crf
-    if isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:')):
+    if is_pair_spec(crf):
         method = crf.partition(':')[2] or 'polynomial'
         return estimate_crf([dark, bright], [t_dark, t_bright], method=method)
     resolved = resolve_crf(crf, levels=np.iinfo(dark.dtype).max + 1)

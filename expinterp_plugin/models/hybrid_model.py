@@ -1,8 +1,9 @@
 """The hybrid exposure-interpolation model: output = y0 + f(lq) (Zheng, Li, Wu, Sec. III).
 
-y0 is the model-driven medium exposure made by the dataset; the network ``net_g`` predicts only
-the residual y - y0 and y0 is added once, here, in training, validation and testing alike.
-In 'direct' mode (the paper's deep baseline) the network maps bright ‖ dark to y itself.
+y0 is the model-driven medium exposure made by the dataset (its own ``y0`` key); the network
+``net_g`` predicts only the residual y - y0 and y0 is added once, here, in training, validation
+and testing alike. In 'direct' mode (the paper's deep baseline) the network maps bright ‖ dark
+to y itself. What lq holds per mode and whether y0 is added: ``expinterp_plugin.modes``.
 """
 from collections import OrderedDict
 from os import path as osp
@@ -18,23 +19,10 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from expinterp_plugin.modes import mode_from_options, residual_from_options
+
 #: Suffix of the validation metrics computed on y0 (e.g. ``psnr_y0`` next to ``psnr``).
 Y0_SUFFIX = '_y0'
-
-
-def residual_from_options(opt):
-    """Whether the model adds y0 to the network output.
-
-    ``opt['residual']`` when given; otherwise False exactly when every dataset that states a
-    ``mode`` is in 'direct' mode (lq = bright ‖ dark holds no y0 to add).
-    """
-    if opt.get('residual') is not None:
-        return bool(opt['residual'])
-    modes = {d['mode'] for d in (opt.get('datasets') or {}).values() if d.get('mode')}
-    if 'direct' in modes and len(modes) > 1:
-        raise ValueError(f'datasets mix modes {sorted(modes)}: direct mode feeds no y0, so train '
-                         'and validate in one mode or set residual explicitly')
-    return modes != {'direct'}
 
 
 def zero_last_conv(net):
@@ -60,15 +48,17 @@ class HybridExposureModel(SRModel):
 
     Inputs (``feed_data``), float32 RGB in [0, 1], (N, C, H, W):
         lq: network input, C = 3 (y0), 9 (y0 ‖ bright ‖ dark) or 6 (bright ‖ dark, direct).
+        y0: (N, 3, H, W), the model-driven base; required when the model is residual.
         gt: the real medium exposure (N, 3, H, W), optional at inference.
-        y0: (N, 3, H, W), optional; defaults to lq[:, :3] when the model is residual.
 
     Output ``self.output`` (N, 3, H, W): y0 + net_g(lq) when residual, else net_g(lq). Any
     BasicSR arch that maps C channels to 3 at scale 1 fits (DenoiseNet, EDSR with upscale 1,
     RRDBNet with scale 1, ...).
 
     Options beyond SRModel's:
-        residual (bool): see ``residual_from_options``.
+        mode (str): the network-input mode, 'hybrid' (default), 'conditioned' or 'direct'
+            (``modes.mode_from_options``); every dataset must be in it.
+        residual (bool): add y0 (default: the mode's ``adds_y0``; ``modes.residual_from_options``).
         zero_init_residual (bool, default False): when training from scratch, zero net_g's last
             convolution so that training starts at output = y0 (the residual starts at 0 instead
             of random values worth several dB). Checked on the first batch: an arch whose output
@@ -82,11 +72,12 @@ class HybridExposureModel(SRModel):
     """
 
     def __init__(self, opt):
+        self.mode = mode_from_options(opt)
         self.residual = residual_from_options(opt)
         self._expect_zero_residual = False
         super().__init__(opt)
         formula = 'y0 + net_g(lq)' if self.residual else 'net_g(lq) (direct, no y0 added)'
-        get_root_logger().info(f'HybridExposureModel: output = {formula}')
+        get_root_logger().info(f'HybridExposureModel ({self.mode} mode): output = {formula}')
 
     def init_training_settings(self):
         if self.opt.get('zero_init_residual') and self.residual and \
@@ -102,7 +93,8 @@ class HybridExposureModel(SRModel):
         if 'y0' in data:
             self.y0 = data['y0'].to(self.device)
         elif self.residual:
-            self.y0 = self.lq[:, :3]
+            raise ValueError('HybridExposureModel adds y0 but the batch has no y0 key '
+                             '(ExposureTripletDataset provides it)')
         else:
             self.y0 = None
 
@@ -178,7 +170,7 @@ class HybridExposureModel(SRModel):
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             self.feed_data(val_data)
             self.test()
-            images = self._visuals_as_images()
+            images = self._release_batch_as_images()
             if save_img:
                 self._save_images(images, img_name, dataset_name, current_iter)
             if metrics_opt and 'gt' in images:
@@ -201,8 +193,9 @@ class HybridExposureModel(SRModel):
                 self._update_best_metric_result(dataset_name, metric, value, current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
 
-    def _visuals_as_images(self):
-        """{'result', 'y0'?, 'gt'?}: uint8 BGR (H, W, 3) images for metrics and imwrite."""
+    def _release_batch_as_images(self):
+        """{'result', 'y0'?, 'gt'?}: uint8 BGR (H, W, 3) images for metrics and imwrite; the
+        batch's tensors (lq, output, y0, gt) are dropped, as SRModel's validation does."""
         images = OrderedDict(result=tensor2img([self.output.detach().cpu()]))
         if self.y0 is not None:
             images['y0'] = tensor2img([self.y0.detach().cpu()])

@@ -2,7 +2,8 @@
 
 K. Ma, K. Zeng, Z. Wang, "Perceptual quality assessment for multi-exposure image fusion",
 IEEE Trans. Image Processing 24(11), 2015. This module reproduces the authors' reference
-implementation (mef_ssim.m) to 1e-10 on DESIGN.md section 6's test vector, vectorised:
+implementation (mef_ssim.m) to 1e-10 on the test vector of docs/design.md, "Fusion and
+MEF-SSIM", vectorised:
 
 For every 11x11 patch position (the 'valid' region only) and each source k, with d_k the patch
 minus its uniform-window mean:
