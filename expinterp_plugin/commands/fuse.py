@@ -10,8 +10,8 @@ import time
 
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
-    add_y0_arguments, describe, fail, figure_path, for_each_pair, load_model, model_settings,
-    pair_record, planned_pairs, read_args_pair, report, tile_progress, user_error_types)
+    add_y0_arguments, describe, fail, figure_path, for_each_pair, interpolate_pair, load_model,
+    model_settings, pair_record, planned_pairs, read_args_pair, report, user_error_types)
 
 NAME = 'fuse'
 HELP = ('Mertens fusion of a dark/bright pair with the interpolated medium exposure (trained '
@@ -45,9 +45,7 @@ def run(args):
     def middle_frame(batch, keep_y0):
         """The pair -> ``Interpolation`` of --model/--imf-only; None for --pair-only."""
         if method == 'model':
-            return functools.partial(interpolator.interpolate_pair, tile=args.tile,
-                                     tile_pad=args.tile_pad, progress=tile_progress(args, batch),
-                                     keep_y0=keep_y0)
+            return lambda pair: interpolate_pair(args, interpolator, pair, batch, keep_y0)
         if method == 'imf-only':
             return functools.partial(Pair.model_driven, xi_l=args.xi_l, xi_u=args.xi_u,
                                      imf=args.imf)
