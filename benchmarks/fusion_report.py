@@ -78,6 +78,40 @@ def scene_figure(panels, title, width=FIGURE_WIDTH):
     return np.concatenate([bar] + blocks, axis=0)
 
 
+#: (blocks per shorter side, tolerance in codes, min EV) settings of the sensitivity table;
+#: the first is the default.
+SENSITIVITY = ((32, 3.0, 1.0), (16, 3.0, 1.0), (64, 3.0, 1.0), (32, 0.0, 1.0), (32, 8.0, 1.0),
+               (32, 3.0, 0.5), (32, 3.0, 2.0))
+
+
+def sensitivity(log_e, images):
+    """{'blocks/tolerance/min_ev': {name: reversed fraction}} of fused ``images`` over the
+    ``SENSITIVITY`` settings."""
+    from expinterp_plugin.exposure.order import block_side
+    out = {}
+    for per_side, tolerance, min_ev in SENSITIVITY:
+        block = block_side(log_e.shape, per_side)
+        out[f'1/{per_side} side, tol {tolerance:g}, >= {min_ev:g} EV'] = {
+            name: order_consistency(log_e, img, block, min_ev, tolerance).fraction
+            for name, img in images.items()}
+    return out
+
+
+def sensitivity_markdown(records, title):
+    """Mean over ``records`` (each with a 'sensitivity' entry) per setting and fusion."""
+    records = [r['sensitivity'] for r in records if r.get('sensitivity')]
+    if not records:
+        return ''
+    settings = list(records[0])
+    names = list(records[0][settings[0]])
+    lines = [f'{title} ({len(records)} scenes), mean reversed %', '',
+             '| setting | ' + ' | '.join(names) + ' |', '|---' * (len(names) + 1) + '|']
+    for setting in settings:
+        cells = [f'{100 * np.mean([r[setting][n] for r in records]):.2f}' for n in names]
+        lines.append(f'| {setting} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def write_png(path, img):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_image(path, img)
@@ -108,7 +142,9 @@ def real_brackets(root, out, model=None, opt=None, figures='sample'):
         images['real_mid_alone'] = ev.to_uint8(mid)
         results = {c: order_consistency(log_e, img) for c, img in images.items()}
         row = {'name': triplet.name, 'mef_ssim': scores,
-               'order': {c: r.summary() for c, r in results.items()}}
+               'order': {c: r.summary() for c, r in results.items()},
+               'sensitivity': sensitivity(log_e, {REAL_COLUMNS[c]: images[c] for c in
+                                                  ('pair', 'with_method', 'real_mid_alone')})}
         if figures == 'all' or (figures == 'sample' and triplet.name.endswith(
                 ('_02_03_04', '_05_08_10', '_00_02_04', '_04_06_08', '_03_05_07'))):
             panels = [('dark', ev.to_uint8(dark), None), ('bright', ev.to_uint8(bright), None),
@@ -164,6 +200,11 @@ def write_report(out, mefb_result, real_result):
     if real_result is not None:
         parts += ['## Real brackets (Table III protocol)', '', real_markdown(real_result),
                   f'{real_result["count"]} triplets in {real_result["seconds"]:.0f} s.', '']
+    parts += ['## Sensitivity of the order metric to block size, tolerance and EV gap', '']
+    if mefb_result is not None:
+        parts.append(sensitivity_markdown(mefb_result['pairs'], 'MEFB fused_sample scenes'))
+    if real_result is not None:
+        parts.append(sensitivity_markdown(real_result['triplets'], 'Real brackets'))
     if mefb_result is not None:
         parts.append(figure_section('MEFB scenes', [r['figure'] for r in mefb_result['pairs']
                                                     if 'figure' in r]))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fusion_report import scene_figure, write_png, write_text  # noqa: E402
+from fusion_report import scene_figure, sensitivity, write_png, write_text  # noqa: E402
 
 from expinterp_plugin import mefb  # noqa: E402
 from expinterp_plugin.evaluation import virtual2018_image  # noqa: E402
@@ -89,6 +89,8 @@ def score_pair(pair, stored_paths, figure_dir=None):
         results = {m: order_consistency(log_e, f) for m, f in {**fused, **stored}.items()}
         record['order'] = {m: results[m].summary() for m in fused}
         record['stored_order'] = {m: results[m].summary() for m in stored}
+        if stored:
+            record['sensitivity'] = sensitivity(log_e, {m: fused[m] for m in OURS})
     record['seconds'] = time.perf_counter() - started
     if figure_dir is not None:
         panels = [('under', under, None), ('over', over, None)]
