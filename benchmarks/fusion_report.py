@@ -9,8 +9,9 @@
    --fusion``) and the order reversal against the radiance from (dark, bright) with the known
    times; the real middle frame itself is scored too (a global camera curve: ~0 expected).
 3. Per scene a side-by-side figure: images on top, below each fused image a map of its
-   reversed block pairs (red: share of the block's compared pairs that are reversed, full red at
-   25 %; blue: unreliable blocks, saturated or black in both inputs).
+   reversed block pairs over its blocks' grey (red: share of the block's compared pairs that
+   are reversed, full red at 25 %; blue: unreliable blocks, saturated or black in both inputs
+   or misaligned).
 
 Writes OUT/report.md and, with the ``markdown`` package (a tensorboard dependency), OUT/report.html
 beside OUT/figures/*.png, OUT/mefb.{md,json}, OUT/real.json; JSON summary on stdout.
@@ -41,35 +42,39 @@ REAL_COLUMNS = {'pair': 'pair only', 'with_virtual2018': '+ 2018 virtual',
 
 
 def reversal_overlay(fused, result):
-    """uint8 RGB (H, W, 3): the fused image in dim grey with each block tinted by its reversed
-    share (red, full at ``FULL_RED``), unreliable blocks blue; the cropped border stays grey."""
-    grey = cv2.cvtColor(fused, cv2.COLOR_RGB2GRAY).astype(np.float32) * 0.55
-    out = np.repeat(grey[..., None], 3, axis=2)
+    """uint8 RGB (H, W, 3): the fused image as the metric sees it, flat blocks of its dimmed
+    grey, each tinted by its reversed share (red, full at ``FULL_RED``), unreliable blocks blue;
+    the border outside whole blocks black."""
     b = result.block
     rows, cols = result.block_map.shape
-    share = np.kron(np.nan_to_num(result.block_map, nan=0.0), np.ones((b, b)))
-    unreliable = np.kron(np.isnan(result.block_map), np.ones((b, b), bool))
+    grey = cv2.cvtColor(fused[:rows * b, :cols * b], cv2.COLOR_RGB2GRAY)
+    blocks = cv2.resize(grey, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
+    tint = np.repeat(blocks[..., None] * 0.55, 3, axis=2)
+    share = np.nan_to_num(result.block_map, nan=0.0)
     alpha = np.clip(share / FULL_RED, 0.0, 1.0)[..., None]
-    area = out[:rows * b, :cols * b]
-    area[:] = area * (1 - alpha) + alpha * np.float32([255, 30, 30])
-    area[unreliable] = area[unreliable] * 0.5 + np.float32([20, 40, 140])
-    return np.clip(out, 0, 255).astype(np.uint8)
+    tint = tint * (1 - alpha) + alpha * np.float32([255, 30, 30])
+    unreliable = np.isnan(result.block_map)
+    tint[unreliable] = tint[unreliable] * 0.5 + np.float32([20, 40, 140])
+    out = np.zeros_like(fused)
+    out[:rows * b, :cols * b] = np.kron(np.clip(tint, 0, 255).astype(np.uint8),
+                                        np.ones((b, b, 1), np.uint8))
+    return out
 
 
-def scene_figure(panels, title, width=FIGURE_WIDTH):
+def scene_figure(panels, title, width=FIGURE_WIDTH, columns=COLUMNS_PER_ROW):
     """A scene's side-by-side figure, uint8 RGB.
 
     panels: list of (label, uint8 RGB image, OrderResult or None), one size; each column shows
     the image, and below it the reversal map where a result is given. Columns wrap after
-    ``COLUMNS_PER_ROW``; a title bar on top.
+    ``columns``; a title bar on top.
     """
     blocks = []
-    for start in range(0, len(panels), COLUMNS_PER_ROW):
-        chunk = panels[start:start + COLUMNS_PER_ROW]
-        chunk += [('', np.zeros_like(panels[0][1]), None)] * (COLUMNS_PER_ROW - len(chunk))
+    for start in range(0, len(panels), columns):
+        chunk = panels[start:start + columns]
+        chunk += [('', np.zeros_like(panels[0][1]), None)] * (columns - len(chunk))
         blocks.append(comparison_strip([(label, img) for label, img, _ in chunk], width))
         if any(r is not None for _, _, r in chunk):
-            maps = [(f'reversed {100 * r.fraction:.2f} % ({r.reversed}/{r.pairs})'
+            maps = [(f'reversed {100 * r.fraction:.2f} %'
                      if r is not None else '', reversal_overlay(img, r) if r is not None
                      else np.zeros_like(img)) for label, img, r in chunk]
             blocks.append(comparison_strip(maps, width))
@@ -221,13 +226,37 @@ def write_report(out, mefb_result, real_result):
     body = markdown.markdown(text, extensions=['tables'])
     style = ('body{font-family:sans-serif;max-width:1500px;margin:auto;background:#fafafa}'
              'table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;'
-             'padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}'
+             'padding:2px 8px;text-align:left}'
              'img{max-width:100%}')
     html = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Fusion report</title>'
             f'<style>{style}</style></head><body>{body}</body></html>')
     written.append(Path(out) / 'report.html')
     write_text(written[1], html)
     return written
+
+
+def readme_figure(data, scene, path, methods=('FMMEF', 'DEM')):
+    """The compact figure of the README: one MEFB scene's inputs, our pair-only and y0 fusions
+    and stored ``methods`` labelled with their MEF-SSIM, each above its reversal map, 900 px
+    wide."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mefb import fuse_ours
+    from expinterp_plugin import mefb
+    from expinterp_plugin.exposure.io import read_image
+    from expinterp_plugin.exposure.order import log_radiance
+    pair = {p.name: p for p in mefb.read_pairs(data)}[scene]
+    under, over = read_image(pair.under), read_image(pair.over)
+    ours, _, (crf, t_under, t_over), _ = fuse_ours(under, over)
+    stored = mefb.stored_fused(data)
+    fused = {m: ours[m] for m in ('pair-only', 'y0')}
+    fused.update({m: read_image(stored[(scene, m)]) for m in methods})
+    log_e = log_radiance(under, over, crf, t_under, t_over)
+    scores = {m: mefb.mefb_mef_ssim(under, over, f) for m, f in fused.items()}
+    panels = [('under', under, None), ('over', over, None)]
+    panels += [(f'{m} {scores[m]:.3f}', f, order_consistency(log_e, f))
+               for m, f in fused.items()]
+    write_png(path, scene_figure(panels, f'MEFB {scene}: each fusion with its MEF-SSIM, below '
+                                 'it its reversed block pairs (red)', 900, len(panels)))
 
 
 def main(argv=None):
@@ -242,7 +271,12 @@ def main(argv=None):
     parser.add_argument('--opt', help='its training option file')
     parser.add_argument('--limit', type=int, help='only the first N MEFB pairs')
     parser.add_argument('--figures', choices=('sample', 'all', 'none'), default='sample')
+    parser.add_argument('--readme-figure', nargs=2, metavar=('SCENE', 'PNG'),
+                        help='only write the compact figure of one MEFB scene to PNG')
     args = parser.parse_args(argv)
+    if args.readme_figure:
+        readme_figure(args.mefb, *args.readme_figure)
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mefb_result = mefb_benchmark.run(args.mefb, out, args.limit, args.figures) \

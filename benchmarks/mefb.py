@@ -180,7 +180,8 @@ def markdown(summary):
                      f'{o["pairs_with_reversal_above_1pct"]} |')
     scenes = summary['fused_sample']['scenes']
     if scenes:
-        methods = list(dict.fromkeys(m for row in scenes.values() for m in row))
+        stored = [m for m in mefb.METHODS if any(m in row for row in scenes.values())]
+        methods = list(OURS) + stored
         lines += ['', 'The scenes of `fused_sample/`: MEF-SSIM / reversed %', '',
                   '| scene | ' + ' | '.join(methods) + ' |', '|---' * (len(methods) + 1) + '|']
         for scene, row in scenes.items():

@@ -217,3 +217,4 @@ def order_consistency(log_e, fused, block=None, min_ev=MIN_EV, tolerance=TOLERAN
                        weighted=float(ev_rev / ev_all) if pairs else 0.0,
                        pairs=pairs, reversed=reversed_, blocks=radiance.size,
                        reliable=int(reliable.sum()), block=block, block_map=block_map)
+
