@@ -168,8 +168,9 @@ def markdown(summary):
     for rank, row in enumerate(summary['mef_ssim_table'], 1):
         name = f'**{row["method"]}**' if row['method'].startswith('ours') else row['method']
         lines.append(f'| {rank} | {name} | {row["pairs"]} | {fmt(row["mef_ssim"])} |')
-    lines += ['', f'y0 fusion beats pair-only on MEF-SSIM on {summary["y0_beats_pair_only_mef_ssim"]}'
-              f' of {summary["order_ours"]["y0"]["pairs"]} pairs.', '',
+    wins = summary['y0_beats_pair_only_mef_ssim']
+    lines += ['', f'y0 fusion beats pair-only on MEF-SSIM on {wins} of '
+              f'{summary["order_ours"]["y0"]["pairs"]} pairs.', '',
               'Brightness-order reversal (% of block pairs >= 1 EV apart rendered in reversed '
               'order; EV-weighted; pairs with > 1 % reversed), over the pairs where the ratio '
               'estimate works', '', '| fusion | pairs | reversed % | EV-weighted % | '

@@ -189,8 +189,8 @@ def compare_blocks(log_e, grey, min_ev=MIN_EV, tolerance=TOLERANCE):
 def order_consistency(log_e, fused, block=None, min_ev=MIN_EV, tolerance=TOLERANCE):
     """Brightness-order consistency of ``fused`` against the scene log-radiance ``log_e``.
 
-    log_e: float64 (H, W) from ``log_radiance`` (+-inf censored, NaN mismatched); fused: RGB uint8/uint16
-    (H, W, 3), the fused image of the same scene; block: block side (px), default
+    log_e: float64 (H, W) from ``log_radiance`` (+-inf censored, NaN mismatched); fused:
+    RGB uint8/uint16 (H, W, 3), the fused image of the same scene; block: block side (px), default
     ``block_side``; min_ev: compare block pairs at least this many EV apart; tolerance: a
     reversal must exceed this many 8-bit codes. Returns an ``OrderResult`` (fraction 0 when no
     pair can be compared).
