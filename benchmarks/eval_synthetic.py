@@ -64,7 +64,7 @@ def imf_error(estimate, truth, ratio):
     codes = np.arange(256)
     true_imf, est_imf = imf_table(truth, ratio), imf_table(estimate, ratio)
     usable = (codes >= 10) & (codes <= 245) & (true_imf.max(axis=1) <= 235)
-    return float(np.abs(est_imf - true_imf)[usable].mean())
+    return float(np.abs(est_imf - true_imf)[usable].mean()) if usable.any() else float('nan')
 
 
 def psnr(pred01, target):
@@ -102,8 +102,9 @@ def summarise(rows, key):
     for metric in ('imf_error', 'y0_psnr', 'ratio_error_ev'):
         if metric in values[0]:
             v = np.array([x[metric] for x in values])
-            out[metric] = {'mean': round(float(v.mean()), 3), 'median': round(float(np.median(v)), 3),
-                           'p90': round(float(np.percentile(v, 90)), 3)}
+            out[metric] = {'mean': round(float(np.nanmean(v)), 3),
+                           'median': round(float(np.nanmedian(v)), 3),
+                           'p90': round(float(np.nanpercentile(v, 90)), 3)}
     return out
 
 
@@ -128,7 +129,8 @@ def main():
     print(json.dumps({'curves': args.curves, 'pairs': len(rows), 'ratio': RATIO,
                       'noise': {'shot': SHOT, 'read': READ}, 'max_side': args.max_side,
                       'seconds': round(time.perf_counter() - start, 1),
-                      'summary': {k: summarise(rows, k) for k in list(estimators) + ['times_hidden']}},
+                      'summary': {k: summarise(rows, k)
+                                  for k in list(estimators) + ['times_hidden']}},
                      indent=2))
 
 

@@ -17,10 +17,24 @@ def print_json(obj):
 def add_crf_argument(parser, default='pair'):
     parser.add_argument(
         '--crf', default=default, metavar='SPEC',
-        help="camera response: 'pair' (estimate from the two inputs; 'pair:debevec' for the "
-        "Debevec-Malik baseline), 'srgb', 'gamma2.2', "
-        "'linear', or a .npy/.txt/.mat table file (e.g. from `expinterp calibrate`)"
-        f" (default: {default})")
+        help="camera response: 'pair' (estimate from the two inputs under the DoRF prior; "
+        "'pair:polynomial' or 'pair:debevec' for the older estimators), 'srgb', 'gamma2.2', "
+        "'linear', 'dorf:INDEX' (DoRF curve 0..200, needs --dorf), 'emor:C1,C2,...' (the "
+        "packaged DoRF model's coefficients), or a .npy/.txt/.mat table file (e.g. from "
+        f"`expinterp calibrate`) (default: {default})")
+    parser.add_argument('--dorf', metavar='FILE', action=_DorfFile,
+                        help='the DoRF dorf_201_crf.mat for --crf dorf:INDEX '
+                        '(default: $EXPINTERP_DORF)')
+
+
+class _DorfFile(argparse.Action):
+    """--dorf FILE: put FILE in $EXPINTERP_DORF, where ``crf_prior.dorf_path`` looks for it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import os
+        from expinterp_plugin.exposure.crf_prior import DORF_ENV
+        os.environ[DORF_ENV] = values
+        setattr(namespace, self.dest, values)
 
 
 def fail(message):

@@ -45,7 +45,7 @@ def method_of(args):
 def imf_mapper(args, dark, bright, times):
     """The Y0Mapper of --imf-only for one pair (CRF per --crf, thresholds per --xi-l/--xi-u)."""
     from expinterp_plugin.exposure.y0 import Y0Mapper, resolve_pair_crf, validate_times
-    t_dark, t_bright, _ = times
+    t_dark, t_bright = times[:2]
     t_target = validate_times(t_dark, t_bright, args.target)
     crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)
     return Y0Mapper(crf, t_dark, t_bright, t_target, args.xi_l, args.xi_u, args.imf)

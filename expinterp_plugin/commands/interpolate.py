@@ -134,7 +134,7 @@ def model_settings(args, interpolator):
 def interpolate_pair(args, interpolator, dark, bright, times, batch, keep_y0):
     """The model's ``Interpolation`` of one pair (float32 [0, 1] RGB output, y0, mapper)."""
     from expinterp_plugin.exposure.y0 import validate_times
-    t_dark, t_bright, _ = times
+    t_dark, t_bright = times[:2]
     t_target = validate_times(t_dark, t_bright, args.target)
     return interpolator.interpolate(dark, bright, t_dark, t_bright, crf=args.crf,
                                     t_target=t_target, tile=args.tile, tile_pad=args.tile_pad,
@@ -142,11 +142,13 @@ def interpolate_pair(args, interpolator, dark, bright, times, batch, keep_y0):
 
 
 def pair_record(dark_path, bright_path, output, times, mapper, seconds, figures):
-    """One pair's JSON record; ``times`` (t_dark, t_bright, source) and ``mapper`` may be None
-    (plain fusion of the pair needs neither)."""
+    """One pair's JSON record; ``times`` (t_dark, t_bright, source, ratio estimate or None) and
+    ``mapper`` may be None (plain fusion of the pair needs neither)."""
     record = {'dark': str(dark_path), 'bright': str(bright_path), 'output': str(output)}
     if times is not None:
         record.update(t_dark=times[0], t_bright=times[1], times_from=times[2])
+        if times[3] is not None:
+            record['ratio_estimate'] = times[3]
     if mapper is not None:
         record.update(t_target=mapper.t_target, crf=mapper.crf.name)
     record.update(seconds=round(seconds, 3), figures=[str(p) for p in figures])

@@ -39,18 +39,26 @@ def exposure_times(args):
 
 
 def pair_times(args, dark_path, bright_path, dark, bright):
-    """(t_dark, t_bright, source): --times, EXIF, --exposures, else t_dark = 1 and the ratio
-    estimated from the images under a prior CRF (sRGB when the CRF itself is to be estimated)."""
+    """(t_dark, t_bright, source, estimate): --times, EXIF, --exposures, else t_dark = 1 and
+    t_bright the ratio estimated from the images (``estimate_pair_exposure``: jointly with the
+    response under the DoRF prior when the CRF is to be estimated, under --crf otherwise);
+    ``estimate`` is None or the JSON fields of that estimate."""
     import argparse
+    import math
     from expinterp_plugin.exposure.crf import resolve_crf
-    from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
+    from expinterp_plugin.exposure.estimate import estimate_pair_exposure
     times = exposure_times(argparse.Namespace(dark=str(dark_path), bright=str(bright_path),
                                               times=args.times, exposures=args.exposures))
     if times is not None:
-        return times
+        return times + (None,)
     levels = 256 if dark.dtype.itemsize == 1 else 65536
-    prior = resolve_crf('srgb' if str(args.crf).startswith('pair') else args.crf, levels)
-    return 1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio'
+    known = None if str(args.crf).startswith('pair') else resolve_crf(args.crf, levels)
+    found = estimate_pair_exposure(dark, bright, crf=known)
+    estimate = {'ratio': round(found.ratio, 4), 'ev': round(math.log2(found.ratio), 3),
+                'confidence': round(found.confidence, 3),
+                'std_ev': round(found.std_ev, 3) if math.isfinite(found.std_ev) else None,
+                'method': found.method}
+    return 1.0, found.ratio, 'estimated ratio', estimate
 
 
 def run(args):
@@ -62,7 +70,7 @@ def run(args):
         dark, bright = read_image(args.dark), read_image(args.bright)
         check_pair(dark, bright, args.dark, args.bright)
         times = pair_times(args, args.dark, args.bright, dark, bright)
-        t_dark, t_bright, source = times
+        t_dark, t_bright, source, estimate = times
         t_target = validate_times(t_dark, t_bright, args.target)
         crf = resolve_pair_crf(args.crf, dark, bright, t_dark, t_bright)
         y0 = Y0Mapper(crf, t_dark, t_bright, t_target, args.xi_l, args.xi_u, args.imf)(dark, bright)
@@ -74,11 +82,13 @@ def run(args):
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
                'bit_depth': 8 * dark.dtype.itemsize}
+    if estimate is not None:
+        summary['ratio_estimate'] = estimate
     if args.json:
         print_json(summary)
     else:
-        note = ' (times unknown: ratio estimated from the images)' if source == 'estimated ratio' \
-            else ''
+        note = (f" (times unknown: ratio estimated from the images, {estimate['ev']:g} EV, "
+                f"confidence {estimate['confidence']:g})") if estimate else ''
         print(f'wrote {args.output}: t_dark {t_dark:g} s, t_bright {t_bright:g} s, target '
               f'{t_target:g} s, crf {crf.name}{note}')
     return 0

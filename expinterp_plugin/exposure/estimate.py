@@ -190,23 +190,30 @@ def fit_polynomial_crf(images, times, degree=3, prior_weight=0.1, prior_gamma=2.
 def estimate_exposure_ratio(dark, bright, crf):
     """t_bright / t_dark of a pair from its histogram correspondences under a known CRF.
 
-    The median over all usable correspondences and channels of exp(g(z_bright) - g(z_dark)),
-    with g interpolated at the continuous matched codes. Without a known CRF the ratio and the
-    response are not separable (Grossberg & Nayar's exponential ambiguity), so callers pass a
-    preset when they know neither.
+    The median over all usable correspondences (codes in [0.03, 0.95] of full scale) and
+    channels of exp(g(z_bright) - g(z_dark)), with g interpolated at the continuous matched
+    codes. Without a known CRF the ratio and the response are not separable (Grossberg &
+    Nayar's exponential ambiguity): ``estimate_pair_exposure`` fits both under a prior.
     """
-    levels = crf.levels
-    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
-    codes = np.arange(levels, dtype=np.float64)
-    logs = []
-    for c in range(3):
-        keep = (z_dark[:, c] >= 0.03 * levels) & (z_bright[:, c] <= 0.95 * levels)
-        g = crf.g[:, c]
-        logs.append(np.interp(z_bright[keep, c], codes, g) - np.interp(z_dark[keep, c], codes, g))
-    logs = np.concatenate(logs)
-    if logs.size == 0:
+    correspondences = pair_correspondences(dark, bright, 0.03, 0.95)
+    if sum(m.size for m, _ in correspondences) == 0:
         raise ValueError('cannot estimate the exposure ratio: no well-exposed correspondences')
-    return float(np.exp(np.median(logs)))
+    return float(2.0**np.median(_log2_ratios(correspondences, crf)))
+
+
+def _log2_ratios(correspondences, crf):
+    """log2 exposure ratio voted by every correspondence (all channels) under ``crf``."""
+    codes = np.arange(crf.levels, dtype=np.float64) / crf.max_code
+    return np.concatenate([np.interp(m_bright, codes, crf.g[:, c]) -
+                           np.interp(m_dark, codes, crf.g[:, c])
+                           for c, (m_dark, m_bright) in enumerate(correspondences)]) / np.log(2.0)
+
+
+# Prior strengths (code-domain error scale, normalised codes), chosen on synthetic pairs from
+# the DoRF *training* curves (benchmarks/eval_synthetic.py --curves train): one for the CRF at a
+# known ratio, a stronger one for locating the ratio along the exponential ambiguity.
+EMOR_PRIOR_WEIGHT = 0.01
+RATIO_PRIOR_WEIGHT = 0.03
 
 
 def _black_levels(black_max):
@@ -247,8 +254,8 @@ def _solve_prior(prior, m_short, m_long, ratio, black, prior_weight, components,
     return coef, float(np.mean(residual**2) + coef @ precision @ coef) if len(ratio) else 0.0
 
 
-def fit_emor_crf(images, times, components=5, prior_weight=0.01, low=0.02, high=0.97,
-                 black_max=0.1):
+def fit_emor_crf(images, times, components=5, prior_weight=EMOR_PRIOR_WEIGHT, low=0.02,
+                 high=0.97, black_max=0.1):
     """Inverse response from the DoRF-trained prior (``crf_prior``), fitted per channel to the
     histogram correspondences of every pair of exposures (Grossberg & Nayar, CVPR 2003: a
     mean and a few principal components of real responses with a Gaussian prior on the
@@ -331,40 +338,43 @@ def _normal_mass(std_ev, half_width=0.5):
     return float(erf(half_width / (max(std_ev, 1e-9) * sqrt(2.0))))
 
 
-def joint_ratio_fit(correspondences, levels, components=5, prior_weight=0.01, black_max=0.1,
-                    step_ev=0.25):
+def joint_ratio_fit(correspondences, levels, components=5, prior_weight=RATIO_PRIOR_WEIGHT,
+                    black_max=0.1, step_ev=0.25):
     """Ratio and inverse response of a pair at once, from the prior over real responses.
 
     Grossberg & Nayar (PAMI 2003) show that a pair's correspondences alone fix the response
     only up to g -> g^gamma with R -> R^gamma; the code-domain cost of ``_solve_prior`` is flat
-    along that family, so the prior decides. The cost (sum over channels, black level 0) is
-    evaluated on a grid of ``step_ev`` over ``RATIO_RANGE_EV``; the best point is refined by a
-    bounded scalar search within one step, then the black level is searched at that ratio.
-    The spread comes from the grid's posterior exp(-cost / (2 prior_weight^2)).
+    along that family (up to what the few components can represent), so the prior decides.
+    The cost (sum over channels, black level 0) is evaluated on a grid of ``step_ev`` over
+    ``RATIO_RANGE_EV``; the best point is refined by a bounded scalar search within one step.
+    The spread comes from the grid's posterior exp(-cost / (2 prior_weight^2)). The response
+    is then fitted at that ratio as by ``fit_emor_crf`` (black level searched).
 
     Returns (CRF, ratio, confidence, std_ev).
     """
     from scipy.optimize import minimize_scalar
     prior = load_prior()
 
-    def cost(ev, black=0.0):
+    def cost(ev):
         ratio = 2.0**ev
-        return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), black,
+        return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), 0.0,
                                 prior_weight, components)[1]
                    for m_dark, m_bright in correspondences)
 
     grid = np.arange(RATIO_RANGE_EV[0], RATIO_RANGE_EV[1] + 1e-9, step_ev)
     costs = np.array([cost(ev) for ev in grid])
     best = int(np.argmin(costs))
-    refined = minimize_scalar(cost, bounds=(grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]),
+    refined = minimize_scalar(cost, bounds=(grid[max(best - 1, 0)],
+                                            grid[min(best + 1, grid.size - 1)]),
                               method='bounded', options={'xatol': 0.01})
     ev = _clip_ratio_ev(refined.x if refined.fun < costs[best] else grid[best])
     weights = np.exp(-(costs - costs.min()) / (2.0 * prior_weight**2))
     weights /= weights.sum()
     std_ev = float(np.sqrt(weights @ (grid - ev)**2))
     ratio = 2.0**ev
-    stack = [(m_dark, m_bright, np.full(m_dark.size, ratio)) for m_dark, m_bright in correspondences]
-    crf, _ = _prior_crf(stack, levels, components, prior_weight, black_max)
+    stack = [(m_dark, m_bright, np.full(m_dark.size, ratio))
+             for m_dark, m_bright in correspondences]
+    crf, _ = _prior_crf(stack, levels, components, EMOR_PRIOR_WEIGHT, black_max)
     return crf, ratio, _normal_mass(std_ev), std_ev
 
 
@@ -417,10 +427,64 @@ def estimate_pair_exposure(dark, bright, crf=None, low=0.02, high=0.97, **option
 
 
 def _known_crf_ratio(correspondences, crf):
-    """PairExposure of the median log ratio of correspondences under a known CRF."""
-    codes = np.arange(crf.levels, dtype=np.float64) / crf.max_code
-    logs = np.concatenate([np.interp(m_bright, codes, crf.g[:, c]) - np.interp(m_dark, codes, crf.g[:, c])
-                           for c, (m_dark, m_bright) in enumerate(correspondences)]) / np.log(2.0)
+    """PairExposure of the median log ratio of correspondences under a known CRF; the spread
+    is the robust (MAD) spread of the individual votes."""
+    logs = _log2_ratios(correspondences, crf)
     ev = float(np.median(logs))
     std_ev = 1.4826 * float(np.median(np.abs(logs - ev)))
     return PairExposure(crf, 2.0**_clip_ratio_ev(ev), _normal_mass(std_ev), std_ev, 'known-crf')
+
+
+# Candidates of the bracket self-check, with their settings: OpenCV Debevec as the common
+# baseline is run with 400 samples and lambda 10.
+CALIBRATION_CANDIDATES = {'emor': {}, 'polynomial': {},
+                          'debevec': {'samples': 400, 'smoothness': 10.0}}
+
+
+def leave_one_out_psnr(images, times, method, **options):
+    """Mean PSNR (dB) of predicting every interior frame of a bracket from its neighbours.
+
+    Frame j (sorted by time, 0 < j < n - 1) is predicted as y0 from frames j - 1 and j + 1
+    at its own time, with the CRF estimated by ``method`` from every frame except j; the
+    prediction is rounded to the frames' codes. This is the self-check of
+    ``calibrate_bracket``; it needs three or more frames.
+    """
+    from expinterp_plugin.exposure.y0 import Y0Mapper
+    images, times = _check_stack(list(images), list(times))
+    if len(images) < 3:
+        raise ValueError('the leave-one-frame-out check needs three or more exposures')
+    peak = np.iinfo(images[0].dtype).max
+    scores = []
+    for j in range(1, len(images) - 1):
+        rest = [n for n in range(len(images)) if n != j]
+        crf = estimate_crf([images[n] for n in rest], [times[n] for n in rest], method, **options)
+        y0 = Y0Mapper(crf, times[j - 1], times[j + 1], times[j])(images[j - 1], images[j + 1])
+        error = (np.rint(y0.astype(np.float64) * peak) - images[j]) / peak
+        scores.append(10 * np.log10(1.0 / max(float(np.mean(error**2)), 1e-12)))
+    return float(np.mean(scores))
+
+
+def calibrate_bracket(images, times, methods=None):
+    """CRF of a whole bracket, by the estimator that predicts its frames best.
+
+    Every candidate of ``CALIBRATION_CANDIDATES`` (or of ``methods``; Debevec only for
+    8-bit) is scored by ``leave_one_out_psnr`` and the best is fitted on every frame. With
+    one method or two frames there is nothing to choose: that method (default:
+    ``DEFAULT_ESTIMATOR``) is fitted without the check.
+
+    Returns:
+        (CRF, method, {method: leave-one-out PSNR, empty without the check}).
+    """
+    images, times = _check_stack(list(images), list(times))
+    methods = list(methods or CALIBRATION_CANDIDATES)
+    if images[0].dtype != np.uint8 and 'debevec' in methods and len(methods) > 1:
+        methods.remove('debevec')
+    if len(methods) == 1 or len(images) < 3:
+        method = methods[0] if len(methods) == 1 else DEFAULT_ESTIMATOR
+        return (estimate_crf(images, times, method, **CALIBRATION_CANDIDATES.get(method, {})),
+                method, {})
+    scores = {m: leave_one_out_psnr(images, times, m, **CALIBRATION_CANDIDATES.get(m, {}))
+              for m in methods}
+    best = max(scores, key=scores.get)
+    return (estimate_crf(images, times, best, **CALIBRATION_CANDIDATES.get(best, {})), best,
+            scores)
