@@ -50,9 +50,7 @@ def psnr(pred01, target):
 
 
 def dorf_camera(index):
-    irradiance, brightness = crf_prior.load_dorf(DORF)
-    inverse = crf_prior.inverse_curve(irradiance[index], brightness[index], 256)
-    return crf_prior.inverse_to_crf(np.repeat(inverse[:, None], 3, axis=1))
+    return crf_prior.curve_crf(*crf_prior.load_dorf(DORF), index)
 
 
 # --- the split and the packaged model -----------------------------------------------------------

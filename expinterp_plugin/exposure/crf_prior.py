@@ -208,7 +208,11 @@ def dorf_crf(index, path=None, levels=256):
     ``$EXPINTERP_DORF`` names the DoRF .mat file."""
     if not 0 <= index < DORF_CURVES:
         raise ValueError(f'dorf: curve index must lie in 0..{DORF_CURVES - 1}, got {index}')
-    irradiance, brightness = load_dorf(dorf_path(path))
+    return curve_crf(*load_dorf(dorf_path(path)), index, levels)
+
+
+def curve_crf(irradiance, brightness, index, levels=256):
+    """CRF 'dorf:INDEX' of curve ``index`` of loaded DoRF tables (see ``load_dorf``)."""
     inverse = inverse_curve(irradiance[index], brightness[index], levels)
     return inverse_to_crf(np.repeat(inverse[:, None], 3, axis=1), name=f'dorf:{index}')
 
