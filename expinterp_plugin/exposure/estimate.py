@@ -345,8 +345,10 @@ def joint_ratio_fit(correspondences, levels, components=5, prior_weight=RATIO_PR
     Grossberg & Nayar (PAMI 2003) show that a pair's correspondences alone fix the response
     only up to g -> g^gamma with R -> R^gamma; the code-domain cost of ``_solve_prior`` is flat
     along that family (up to what the few components can represent), so the prior decides.
-    The cost (sum over channels, black level 0) is evaluated on a grid of ``step_ev`` over
-    ``RATIO_RANGE_EV``; the best point is refined by a bounded scalar search within one step.
+    The black level is chosen first at the nominal ratio of 4 EV (film fog and lifted blacks
+    otherwise read as a much smaller ratio); the cost (sum over channels) is then evaluated on
+    a grid of ``step_ev`` over ``RATIO_RANGE_EV`` and the best point refined by a bounded
+    scalar search within one step.
     The spread comes from the grid's posterior exp(-cost / (2 prior_weight^2)). The response
     is then fitted at that ratio as by ``fit_emor_crf`` (black level searched).
 
@@ -355,16 +357,18 @@ def joint_ratio_fit(correspondences, levels, components=5, prior_weight=RATIO_PR
     from scipy.optimize import minimize_scalar
     prior = load_prior()
 
-    def cost(ev):
+    def cost(ev, black):
         ratio = 2.0**ev
-        return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), 0.0,
+        return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), black,
                                 prior_weight, components)[1]
                    for m_dark, m_bright in correspondences)
 
+    black = min(_black_levels(black_max), key=lambda b: cost(DEFAULT_RATIO_EV, b))
+
     grid = np.arange(RATIO_RANGE_EV[0], RATIO_RANGE_EV[1] + 1e-9, step_ev)
-    costs = np.array([cost(ev) for ev in grid])
+    costs = np.array([cost(ev, black) for ev in grid])
     best = int(np.argmin(costs))
-    refined = minimize_scalar(cost, bounds=(grid[max(best - 1, 0)],
+    refined = minimize_scalar(cost, args=(black,), bounds=(grid[max(best - 1, 0)],
                                             grid[min(best + 1, grid.size - 1)]),
                               method='bounded', options={'xatol': 0.01})
     ev = _clip_ratio_ev(refined.x if refined.fun < costs[best] else grid[best])
