@@ -227,9 +227,8 @@ def _solve_prior(prior, m_short, m_long, ratio, black, prior_weight, components,
     """Coefficients (components,) of the prior's inverse response and the fit's cost.
 
     Minimises mean_i r_i^2 + prior_weight^2 * c^T Sigma^-1 c, where r_i is the code-domain
-    error of correspondence i: (g(x_long) - R g(x_short)) / sqrt(g'(x_long)^2 +
-    (R g'(x_short))^2), the first-order error for equal code noise in both frames (errors in
-    both variables: with a large R the short code's noise dominates). Measuring the error in
+    error of correspondence i: (g(x_long) - R g(x_short)) / g'(x_long), the first-order
+    difference between the observed long code and F(R F^-1(short)). Measuring the error in
     codes, where the noise is, makes the data term invariant under Grossberg & Nayar's
     exponential ambiguity (g -> g^gamma, R -> R^gamma), so the prior over real cameras alone
     decides along it. g' comes from the previous iterate (the prior mean first).
@@ -239,18 +238,15 @@ def _solve_prior(prior, m_short, m_long, ratio, black, prior_weight, components,
 
     mean_l, basis_l = prior.design(lit(m_long))
     mean_s, basis_s = prior.design(lit(m_short))
-    slope_mean_l, slope_basis_l = prior.slope_design(lit(m_long))
-    slope_mean_s, slope_basis_s = prior.slope_design(lit(m_short))
-    basis_l, basis_s, slope_basis_l, slope_basis_s = (
-        b[:, :components] for b in (basis_l, basis_s, slope_basis_l, slope_basis_s))
+    slope_mean, slope_basis = prior.slope_design(lit(m_long))
+    basis_l, basis_s, slope_basis = (b[:, :components] for b in (basis_l, basis_s, slope_basis))
     rows = basis_l - ratio[:, None] * basis_s
     target = ratio * mean_s - mean_l
     precision = prior.precision_of(components) * prior_weight**2
     coef = np.zeros(components)
     n = max(len(ratio), 1)
     for _ in range(iterations):
-        slope = np.hypot(np.maximum(slope_mean_l + slope_basis_l @ coef, 0.05),
-                         ratio * np.maximum(slope_mean_s + slope_basis_s @ coef, 0.05))
+        slope = np.maximum(slope_mean + slope_basis @ coef, 0.05)
         weighted = rows / slope[:, None]
         lhs = weighted.T @ weighted / n + precision
         coef = np.linalg.solve(lhs, weighted.T @ (target / slope) / n)
