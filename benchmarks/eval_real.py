@@ -49,10 +49,7 @@ def methods_for(frames, images, times, i, j, k, ratio_errors):
         'pair-emor': lambda: estimate_crf(*pair, method='emor'),
         'pair-polynomial': lambda: estimate_crf(*pair, method='polynomial'),
         'pair-debevec': lambda: estimate_crf(*pair, method='debevec'),
-        'bracket-emor': lambda: estimate_crf(images, times, method='emor'),
         'bracket-polynomial': lambda: estimate_crf(images, times, method='polynomial'),
-        'calibrated-emor': lambda: estimate_crf([images[n] for n in rest],
-                                                [times[n] for n in rest], method='emor'),
         'calibrated-polynomial': lambda: estimate_crf([images[n] for n in rest],
                                                       [times[n] for n in rest],
                                                       method='polynomial'),
@@ -62,9 +59,7 @@ def methods_for(frames, images, times, i, j, k, ratio_errors):
             ('pair-polynomial/linear', 'pair-polynomial', 'linear'),
             ('pair-polynomial/sigmoid', 'pair-polynomial', 'sigmoid'),
             ('pair-debevec/linear', 'pair-debevec', 'linear'),
-            ('bracket-emor/linear', 'bracket-emor', 'linear'),
             ('bracket-polynomial/linear', 'bracket-polynomial', 'linear'),
-            ('calibrated-emor/linear', 'calibrated-emor', 'linear'),
             ('calibrated-polynomial/linear', 'calibrated-polynomial', 'linear')]
     cache = {}
     for name, crf_key, imf in plan:

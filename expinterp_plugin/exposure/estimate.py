@@ -21,7 +21,10 @@ from expinterp_plugin.exposure.crf_prior import inverse_to_crf, load_prior
 from expinterp_plugin.exposure.imf import cumulative_histogram_pairs
 
 ESTIMATORS = ('emor', 'polynomial', 'debevec')
+# The measured best: the DoRF prior for a pair (benchmarks/eval_real.py, eval_synthetic.py), the
+# polynomial for three or more frames (leave-one-frame-out, benchmarks/eval_calibrate.py).
 DEFAULT_ESTIMATOR = 'emor'
+DEFAULT_BRACKET_ESTIMATOR = 'polynomial'
 
 
 def _check_stack(images, times):
@@ -43,19 +46,22 @@ def _check_stack(images, times):
     return [images[i] for i in order], [float(times[i]) for i in order]
 
 
-def estimate_crf(images, times, method=DEFAULT_ESTIMATOR, **options):
+def estimate_crf(images, times, method=None, **options):
     """CRF of the camera that took ``images`` (any order) with exposure ``times`` (seconds).
 
     Args:
         images: two or more RGB uint8/uint16 (H, W, 3) arrays of one static scene.
         times: exposure time of each image.
-        method: 'emor' (default: the DoRF prior, ``fit_emor_crf``), 'polynomial' or 'debevec'.
+        method: 'emor' (the DoRF prior, ``fit_emor_crf``), 'polynomial' or 'debevec';
+            default ``DEFAULT_ESTIMATOR`` for two images, ``DEFAULT_BRACKET_ESTIMATOR`` for more.
         options: passed to the estimator (see ``fit_emor_crf``, ``fit_polynomial_crf``,
             ``debevec_crf``).
     Returns:
         CRF with levels matching the images' bit depth, channels in the images' order.
     """
     images, times = _check_stack(list(images), list(times))
+    if method is None:
+        method = DEFAULT_ESTIMATOR if len(images) == 2 else DEFAULT_BRACKET_ESTIMATOR
     if method == 'emor':
         return fit_emor_crf(images, times, **options)
     if method == 'polynomial':
