@@ -2,10 +2,11 @@
 
 Every scene of ../shared/data/mefb/input (under-exposed NAME_A / NAME_a, over-exposed NAME_B /
 NAME_b) goes through both commands in this process with no times, so the exposure ratio is
-estimated (``estimate_pair_exposure``). Prints JSON: how many pairs produced y0 and a fused
-image, the fallback steps used, the estimated ratios (EV) and confidences, and for the scenes
-with an ``ev.txt`` the estimate against the span of the listed EVs (max - min, assuming the
-extremes form the pair).
+estimated (``estimate_pair_exposure``) unless the files carry EXIF exposure times; for those
+the ratio is also estimated directly and compared with EXIF's. Prints JSON: how many pairs
+produced y0 and a fused image, the fallback steps used, the estimated ratios (EV) and
+confidences, and for the scenes with an ``ev.txt`` the estimate against the span of the listed
+EVs (max - min, assuming the extremes form the pair).
 
     python benchmarks/eval_mefb.py [--shared ../shared]
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from expinterp_plugin.cli import main as cli
+from expinterp_plugin.exposure.estimate import estimate_pair_exposure
+from expinterp_plugin.exposure.io import read_image
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 
@@ -63,7 +66,14 @@ def main():
             if rc_y0 or rc_fuse:
                 failures.append({'scene': scene.name, 'y0': err_y0, 'fuse': err_fuse})
                 continue
-            row = {'scene': scene.name, **y0['ratio_estimate']}
+            if y0['times_from'] == 'estimated ratio':
+                row = {'scene': scene.name, **y0['ratio_estimate']}
+            else:
+                found = estimate_pair_exposure(read_image(under), read_image(over))
+                row = {'scene': scene.name, 'ev': float(np.log2(found.ratio)),
+                       'confidence': found.confidence, 'method': found.method,
+                       'times_from': y0['times_from'],
+                       'exif_ev': float(np.log2(y0['t_bright'] / y0['t_dark']))}
             ev_file = scene / 'ev.txt'
             if ev_file.is_file():
                 evs = [float(v) for v in ev_file.read_text().split()]
@@ -72,6 +82,7 @@ def main():
     evs = np.array([r['ev'] for r in rows])
     checked = [r for r in rows if 'ev_span' in r]
     errors = np.array([r['ev'] - r['ev_span'] for r in checked])
+    exif = [r for r in rows if 'exif_ev' in r]
     print(json.dumps({
         'pairs': len(rows) + len(failures), 'produced_y0_and_fused': len(rows),
         'failures': failures, 'methods': dict(Counter(r['method'] for r in rows)),
@@ -85,6 +96,8 @@ def main():
                           'median_abs_error_ev': round(float(np.median(np.abs(errors))), 3),
                           'per_scene': [{'scene': r['scene'], 'ev_span': r['ev_span'],
                                          'estimated_ev': r['ev']} for r in checked]},
+        'exif_scenes': [{'scene': r['scene'], 'exif_ev': round(r['exif_ev'], 3),
+                         'estimated_ev': round(r['ev'], 3)} for r in exif],
         'seconds': round(time.perf_counter() - start, 1)}, indent=2))
 
 
