@@ -240,13 +240,11 @@ def readme_figure(data, scene, path, methods=('FMMEF', 'DEM')):
     and stored ``methods`` labelled with their MEF-SSIM, each above its reversal map, 900 px
     wide."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from mefb import fuse_ours
+    from mefb import fuse_ours, times_unknown_pair
     from expinterp_plugin import mefb
     from expinterp_plugin.evaluation import pair_log_radiance
     from expinterp_plugin.exposure.io import read_image
-    from expinterp_plugin.pair import read_pair
-    files = {p.name: p for p in mefb.read_pairs(data)}[scene]
-    pair = read_pair(files.under, files.over)
+    pair = times_unknown_pair({p.name: p for p in mefb.read_pairs(data)}[scene])
     under, over = pair.dark, pair.bright
     ours, _, _ = fuse_ours(pair)
     stored = mefb.stored_fused(data)

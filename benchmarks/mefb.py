@@ -36,10 +36,17 @@ from expinterp_plugin.exposure.fusion import mertens_fuse  # noqa: E402
 from expinterp_plugin.exposure.io import read_image, to_dtype  # noqa: E402
 from expinterp_plugin.exposure.order import order_consistency  # noqa: E402
 from expinterp_plugin.fusion import fuse_pair  # noqa: E402
-from expinterp_plugin.pair import Pair, read_pair  # noqa: E402
+from expinterp_plugin.pair import Pair  # noqa: E402
 
 OURS = ('pair-only', 'virtual2018', 'y0')
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mefb'
+
+
+def times_unknown_pair(files):
+    """The ``Pair`` of one MEFB pair's files (``mefb.MefbPair``) with its times left to the
+    estimated-times path, EXIF or not: MEFB is a benchmark without exposure times."""
+    return Pair(read_image(files.under), read_image(files.over),
+                names=(str(files.under), str(files.over)))
 
 
 def fuse_ours(pair):
@@ -61,7 +68,7 @@ def fuse_ours(pair):
 def score_pair(pair, stored_paths, figure_dir=None):
     """One pair's record: MEF-SSIM and order reversal of ours and of its stored fused images."""
     started = time.perf_counter()
-    ours = read_pair(pair.under, pair.over)
+    ours = times_unknown_pair(pair)
     under, over = ours.dark, ours.bright
     fused, y0, failure = fuse_ours(ours)
     stored = {method: read_image(path) for method, path in stored_paths.items()}

@@ -90,12 +90,23 @@ def test_reading_ignores_case_and_names_missing_files(tmp_path):
         mefb.read_pairs(tmp_path)
 
 
-def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark):
+def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, monkeypatch):
     good = synthetic_pair(1)
     rng = np.random.default_rng(5)
-    # a nearly black under-exposure: no well-exposed correspondences, the ratio estimate fails
+    # a nearly black under-exposure: no well-exposed correspondences; the ratio estimate falls
+    # back (estimate_pair_exposure never fails), so a failure of y0 is forced here to test how
+    # the benchmark counts one
     black = rng.integers(0, 3, good[0].shape).astype(np.uint8)
     fake_mefb(tmp_path / 'm', {'Good': good, 'Black': (black, good[1])})
+    assert benchmark.fuse_ours(benchmark.times_unknown_pair(
+        mefb.read_pairs(tmp_path / 'm')[1]))[2] is None
+    model_driven = benchmark.Pair.model_driven
+
+    def failing_on_black(pair, *args, **kwargs):
+        if 'Black' in pair.names[0]:
+            raise ValueError('cannot estimate')
+        return model_driven(pair, *args, **kwargs)
+    monkeypatch.setattr(benchmark.Pair, 'model_driven', failing_on_black)
     result = benchmark.run(tmp_path / 'm', tmp_path / 'out', figures='all', progress=False)
     summary = result['summary']
     assert summary['pairs'] == 2 and summary['failures'] == ['Black']

@@ -18,10 +18,24 @@ def print_json(obj):
 def add_crf_argument(parser, default='pair'):
     parser.add_argument(
         '--crf', default=default, metavar='SPEC',
-        help="camera response: 'pair' (estimate from the two inputs; 'pair:debevec' for the "
-        "Debevec-Malik baseline), 'srgb', 'gamma2.2', "
-        "'linear', or a .npy/.txt/.mat table file (e.g. from `expinterp calibrate`)"
-        f" (default: {default})")
+        help="camera response: 'pair' (estimate from the two inputs under the DoRF prior; "
+        "'pair:polynomial' or 'pair:debevec' for the older estimators), 'srgb', 'gamma2.2', "
+        "'linear', 'dorf:INDEX' (DoRF curve 0..200, needs --dorf), 'emor:C1,C2,...' (the "
+        "packaged DoRF model's coefficients), or a .npy/.txt/.mat table file (e.g. from "
+        f"`expinterp calibrate`) (default: {default})")
+    parser.add_argument('--dorf', metavar='FILE', action=_DorfFile,
+                        help='the DoRF dorf_201_crf.mat for --crf dorf:INDEX '
+                        '(default: $EXPINTERP_DORF)')
+
+
+class _DorfFile(argparse.Action):
+    """--dorf FILE: put FILE in $EXPINTERP_DORF, where ``crf_prior.dorf_path`` looks for it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import os
+        from expinterp_plugin.exposure.crf_prior import DORF_ENV
+        os.environ[DORF_ENV] = values
+        setattr(namespace, self.dest, values)
 
 
 def fail(message):
@@ -175,11 +189,14 @@ def interpolate_pair(args, interpolator, pair, batch, keep_y0):
 
 
 def pair_record(dark_path, bright_path, output, times, mapper, seconds, figures):
-    """One pair's JSON record; ``times`` (``pair.ExposureTimes``) and ``mapper`` may be None
-    (plain fusion of the pair needs neither)."""
+    """One pair's JSON record (with the ratio estimate when the times were estimated);
+    ``times`` (``pair.ExposureTimes``) and ``mapper`` may be None (plain fusion of the pair
+    needs neither)."""
     record = {'dark': str(dark_path), 'bright': str(bright_path), 'output': str(output)}
     if times is not None:
         record.update(t_dark=times.t_dark, t_bright=times.t_bright, times_from=times.source)
+        if times.estimate is not None:
+            record['ratio_estimate'] = times.estimate_record()
     if mapper is not None:
         record.update(t_target=mapper.t_target, crf=mapper.crf.name)
     record.update(seconds=round(seconds, 3), figures=[str(p) for p in figures])
