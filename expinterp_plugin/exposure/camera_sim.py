@@ -169,7 +169,9 @@ class SimConfig:
     """Ranges the cameras and exposures are drawn from (see the module docstring).
 
     size: render side in pixels (square). ev: stops between dark and bright.
-    median_code: target code of the middle frame's median before ``ev_offset`` (stops, +-).
+    median_code: target code of the middle frame's median before ``ev_offset`` (stops, +-);
+        the defaults span codes 22-181, as the 4-EV triplets cut from long real sequences do
+        (middle-frame medians 12-137 in the shared real brackets).
     crop_min: smallest window side as a fraction of the radiance map's short side.
     iso: (low, high) ISO-like gain, log-uniform; 1 = base ISO.
     wb: max white-balance gain change of R and B (log-uniform in [1/wb, wb]).
@@ -180,8 +182,8 @@ class SimConfig:
     """
     size: int = 256
     ev: float = 4.0
-    median_code: float = 118.0
-    ev_offset: float = 1.0
+    median_code: float = 64.0
+    ev_offset: float = 1.5
     crop_min: float = 0.35
     iso: tuple = (1.0, 16.0)
     wb: float = 1.35
