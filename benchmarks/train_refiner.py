@@ -34,14 +34,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce  # noqa: E402  (the log parser and curve plot of the reproduction benchmark)
 
 import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
-from expinterp_plugin.evaluation import evaluate  # noqa: E402
+from expinterp_plugin.evaluation import evaluate, load_triplet_frames, make_predictor  # noqa: E402
+from expinterp_plugin.exposure.brackets import read_triplet_layout  # noqa: E402
+from expinterp_plugin.exposure.io import to_dtype  # noqa: E402
 from expinterp_plugin.exposure.io import atomic_write_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ROOT / 'options' / 'refiner_sim.yml'
 #: The pre-stated shipping rule of issue 13 (dB on the real shared brackets).
 SHIP_MEAN_GAIN, SHIP_WORST_LOSS = 0.3, -0.2
-CURVE_SETS = {'real_brackets': 'real brackets', 'sim_heldout_dorf': 'held-out DoRF'}
+CURVE_SETS = {'real_brackets': 'real', 'sim_heldout_dorf': 'sim'}
+#: Tonal regions of the real middle frame (luminance of its 8-bit codes / 255).
+REGIONS = {'shadows': (0.0, 0.2), 'midtones': (0.2, 0.8), 'highlights': (0.8, 1.01)}
 
 
 def log(message):
@@ -139,6 +143,29 @@ def compare(root, ckpt, opt_path, max_side=None):
             'triplets': rows}
 
 
+def region_psnr(root, ckpt, opt_path):
+    """PSNR of y0 and of y0 + refiner pooled over every triplet's pixels in each tonal region
+    of the real middle frame (REGIONS), with the share of pixels per region."""
+    y0 = make_predictor('imf-linear')
+    model = make_predictor(f'model:{ckpt}', opt=opt_path)
+    sums = {r: {'y0': 0.0, 'refiner': 0.0, 'n': 0} for r in REGIONS}
+    for triplet in read_triplet_layout(root):
+        dark, gt, bright = load_triplet_frames(triplet)
+        luma = gt.astype(np.float64).mean(axis=2) / 255.0
+        for name, predictor in (('y0', y0), ('refiner', model)):
+            err = (to_dtype(predictor(triplet, dark, bright), np.uint8).astype(np.float64) -
+                   gt) ** 2
+            for region, (lo, hi) in REGIONS.items():
+                mask = (luma >= lo) & (luma < hi)
+                sums[region][name] += float(err[mask].sum())
+                if name == 'y0':
+                    sums[region]['n'] += int(mask.sum()) * 3
+    total = sum(v['n'] for v in sums.values())
+    return {r: {'share': round(v['n'] / total, 3),
+                **{k: round(10 * np.log10(255.0 ** 2 / max(v[k] / max(v['n'], 1), 1e-12)), 3)
+                   for k in ('y0', 'refiner')}} for r, v in sums.items()}
+
+
 def seconds_per_megapixel(opt, threads, side=1024, repeats=3):
     """CPU forward time of network_g on a side x side 9-channel input, in s/MP (best of N)."""
     import torch
@@ -173,11 +200,10 @@ def curve_series(curves, y0_curves):
 def draw(curves, path):
     """PSNR vs iteration on both validation sets, the y0 level of each as a flat line."""
     y0 = {k: [(i, curves[k]['psnr_y0'][-1][1]) for i, _ in curves[k]['psnr']] for k in CURVE_SETS}
-    reproduce.CURVE_COLOURS.update({'real brackets': (214, 39, 40), 'real brackets y0': (240, 160, 160),
-                                    'held-out DoRF': (31, 119, 180),
-                                    'held-out DoRF y0': (160, 190, 230)})
-    reproduce.draw_curves(curve_series(curves, y0), 'CurveRefiner on the simulator: validation '
-                          'PSNR (real brackets <= 512 px; held-out DoRF curves)', path)
+    reproduce.CURVE_COLOURS.update({'real': (214, 39, 40), 'real y0': (240, 160, 160),
+                                    'sim': (31, 119, 180), 'sim y0': (160, 190, 230)})
+    reproduce.draw_curves(curve_series(curves, y0), 'CurveRefiner: validation PSNR on the real '
+                          'brackets (<= 512 px) and on sim pairs of held-out DoRF curves', path)
 
 
 def ship_decision(real):
@@ -201,20 +227,30 @@ def main():
     parser.add_argument('--iters', type=int, help='override total_iter (milestones scale)')
     parser.add_argument('--figure', default='docs/refiner_sim_curves.png')
     parser.add_argument('--json', dest='json_out', default='results/refiner_sim.json')
+    parser.add_argument('--eval-only', action='store_true',
+                        help='score the finished experiment again (costs from the --json file)')
     args = parser.parse_args()
     if not (args.shared / 'data' / 'hdr').is_dir():
         sys.exit(f'{args.shared / "data" / "hdr"}: shared HDR radiance maps not found')
-    data_costs = make_data(args.data, args.shared, args.samples, args.val_samples, args.size,
-                           args.workers)
     opt = training_options(args.data, args.iters)
-    log(f'training {opt["train"]["total_iter"]} iterations')
-    experiment, wall, cpu = train(opt, args.data, args.threads)
+    if args.eval_only:
+        previous = json.loads(Path(args.json_out).read_text())
+        data_costs = previous['data_costs']
+        experiment = Path('experiments') / opt['name']
+        wall, cpu = previous['train_wall_min'] * 60, previous['train_cpu_min'] * 60
+    else:
+        data_costs = make_data(args.data, args.shared, args.samples, args.val_samples,
+                               args.size, args.workers)
+        log(f'training {opt["train"]["total_iter"]} iterations')
+        experiment, wall, cpu = train(opt, args.data, args.threads)
     ckpt = experiment / 'models' / 'net_g_latest.pth'
     log_file = max(experiment.glob(f'train_{opt["name"]}_*.log'))
     curves = reproduce.parse_validation_log(log_file.read_text())
     log('evaluating y0 and the refiner')
     real = compare(args.data / 'real1024', ckpt, args.data / 'refiner_sim.yml')
     heldout = compare(args.data / 'val', ckpt, args.data / 'refiner_sim.yml')
+    regions = {key: region_psnr(args.data / folder, ckpt, args.data / 'refiner_sim.yml')
+               for key, folder in (('real_1024', 'real1024'), ('heldout_dorf', 'val'))}
     s_per_mp, params = seconds_per_megapixel(opt, threads=1)
     draw(curves, args.figure)
     summaries = {k: json.loads((args.data / f'{k}.json').read_text())
@@ -223,14 +259,15 @@ def main():
               'train_wall_min': round(wall / 60, 2), 'train_cpu_min': round(cpu / 60, 2),
               'data_costs': data_costs, 'simulate_summaries': summaries,
               's_per_mp_cpu_1_thread': round(s_per_mp, 3), 'real_1024': real,
-              'heldout_dorf': heldout, 'curves': curves, 'decision': ship_decision(real)}
+              'heldout_dorf': heldout, 'regions': regions, 'curves': curves,
+              'decision': ship_decision(real)}
     Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.json_out, json.dumps(report, indent=1).encode())
     print(json.dumps({k: report[k] for k in ('params', 'iterations', 'train_wall_min',
                                               'train_cpu_min', 's_per_mp_cpu_1_thread',
                                               'decision')} |
                      {'real_mean': real['mean'], 'real_brackets': real['brackets'],
-                      'heldout_mean': heldout['mean']}, indent=1))
+                      'heldout_mean': heldout['mean'], 'regions': regions}, indent=1))
 
 
 if __name__ == '__main__':

@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 
 from expinterp_plugin.exposure.crf import CRF, save_crf, strictly_increasing
-from expinterp_plugin.exposure.io import ImageError, atomic_directory, atomic_write_bytes, write_image
+from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
+                                          write_image)
 from expinterp_plugin.exposure.y0 import resolve_pair_crf
 
 RADIANCE_SUFFIXES = ('.hdr', '.exr')
