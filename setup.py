@@ -86,7 +86,8 @@ setup(
         'numpy', 'scipy', 'opencv-python-headless', 'pillow', 'tqdm', 'pyyaml', 'lmdb',
         'tensorboard', 'torch', 'torchvision'
     ],
-    extras_require={'test': ['pytest', 'hypothesis']},
+    # exr: `expinterp simulate` reads .exr radiance maps (without it they are skipped)
+    extras_require={'test': ['pytest', 'hypothesis'], 'exr': ['OpenEXR']},
     entry_points={'console_scripts': ['expinterp=expinterp_plugin.cli:main']},
     cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},
 )

@@ -29,8 +29,8 @@ import numpy as np
 from expinterp_plugin.exposure.crf import resolve_crf
 from expinterp_plugin.exposure.estimate import PairExposure, estimate_pair_exposure
 from expinterp_plugin.exposure.io import exif_exposure_time, read_image, read_table, to_dtype
-from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, is_pair_spec, resolve_pair_crf,
-                                          validate_times)
+from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair, is_pair_spec,
+                                          resolve_pair_crf, validate_times)
 
 #: Where a pair's exposure times came from, in the order they are looked for.
 TIME_SOURCES = ('arguments', 'exif', 'exposures file', 'estimated ratio')
@@ -86,7 +86,7 @@ def recorded_times(dark_path, bright_path, exposures=None):
     return None
 
 
-def estimated_times(dark, bright, crf='pair'):
+def estimated_times(dark, bright, crf=DEFAULT_PAIR_CRF):
     """t_dark = 1 s and t_bright the ratio estimated from the images (``estimate_pair_exposure``):
     under ``crf`` itself when it is known, jointly with the response under the DoRF prior when
     the CRF is to be estimated from the pair (the prior breaks the exponential ambiguity of an
@@ -115,7 +115,7 @@ class Pair:
     ValueError (naming the images or the list file) for a pair or times the method cannot use.
     """
 
-    def __init__(self, dark, bright, times=None, t_target=None, crf='pair',
+    def __init__(self, dark, bright, times=None, t_target=None, crf=DEFAULT_PAIR_CRF,
                  names=('dark', 'bright'), paths=None, exposures=None):
         check_pair(dark, bright, *names)
         self.dark, self.bright, self.names = dark, bright, tuple(names)
@@ -201,7 +201,7 @@ class Pair:
         return to_dtype(img01, self.dtype)
 
 
-def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None, crf='pair'):
+def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None, crf=DEFAULT_PAIR_CRF):
     """The ``Pair`` of two image files; errors name the files.
 
     times: (t_dark, t_bright) from the caller; otherwise the files' EXIF, then the

@@ -140,6 +140,10 @@ def check_pair(dark, bright, dark_name='dark', bright_name='bright'):
                          f'(mean {bright.mean():.1f}): inputs swapped?')
 
 
+#: The library's default CRF spec: estimated from the pair itself (``DEFAULT_ESTIMATOR``).
+DEFAULT_PAIR_CRF = 'pair'
+
+
 def is_pair_spec(crf):
     """True for the CRF specs estimated from the pair itself: 'pair' and 'pair:ESTIMATOR'."""
     return isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:'))
