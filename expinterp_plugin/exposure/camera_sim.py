@@ -34,10 +34,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from expinterp_plugin.exposure import crf_prior
 from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.crf import CRF, save_crf, strictly_increasing
+from expinterp_plugin.exposure.crf_prior import dorf_split
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
                                           write_image)
+from expinterp_plugin.exposure.prepare import check_output_root, run_jobs
 from expinterp_plugin.exposure.y0 import DEFAULT_PAIR_CRF, resolve_pair_crf
 
 RADIANCE_SUFFIXES = ('.hdr', '.exr')
@@ -52,32 +55,12 @@ READ_NOISE = 4e-4
 PANO_BAND = 0.6
 
 
-def dorf_split(count=201):
-    """The fixed DoRF split: (train, val) index arrays; every third curve (i % 3 == 2) is held
-    out for validation and never used for training. ``count`` is the number of curves (201)."""
-    indices = np.arange(count)
-    return indices[indices % 3 != 2], indices[indices % 3 == 2]
-
-
 def load_dorf(path):
-    """DoRF responses from the .mat of Grossberg & Nayar: (irradiance, brightness), each float64
-    (curves, samples) in [0, 1], brightness made non-decreasing (a few curves dip by rounding)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: DoRF file not found')
-    from scipy.io import loadmat
-    try:
-        content = loadmat(path)
-    except (OSError, ValueError) as err:
-        raise ImageError(f'{path}: cannot read the DoRF .mat file ({err})') from err
-    if 'I' not in content or 'B' not in content:
-        raise ImageError(f'{path}: needs variables I (irradiance) and B (brightness)')
-    irradiance = np.asarray(content['I'], np.float64)
-    brightness = np.maximum.accumulate(np.asarray(content['B'], np.float64), axis=1)
-    if irradiance.shape != brightness.shape or irradiance.ndim != 2:
-        raise ImageError(f'{path}: I {irradiance.shape} and B {brightness.shape} must be one '
-                         '(curves, samples) shape')
-    return irradiance, brightness
+    """DoRF responses (``crf_prior.load_dorf``, any number of curves: tests use small fakes):
+    (irradiance, brightness), each float64 (curves, samples) in [0, 1], brightness made
+    non-decreasing (a few curves dip by rounding)."""
+    irradiance, brightness = crf_prior.load_dorf(path, curves=None)
+    return irradiance, np.maximum.accumulate(brightness, axis=1)
 
 
 def apply_response(x, irradiance, brightness):
@@ -379,33 +362,23 @@ def write_simulated_dataset(dst, radiance_dir, dorf_path, split='train', samples
     Returns a summary dict (counts, seconds, samples/s, skipped .exr files).
     """
     import time
-    from concurrent.futures import ProcessPoolExecutor
     if split not in SPLITS:
         raise ValueError(f'split {split!r} not one of {", ".join(SPLITS)}')
     if samples < 1:
         raise ValueError(f'samples must be positive, got {samples}')
-    dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise ImageError(f'{dst}: exists and is not a folder')
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
+    dst = check_output_root(dst, overwrite)
     if Path(radiance_dir).resolve() == dst.resolve():
         raise ImageError(f'{dst}: the output cannot be the radiance folder')
     files, skipped = radiance_files(radiance_dir)
     dorf = load_dorf(dorf_path)
-    curves = dorf_split(dorf[0].shape[0])[SPLITS.index(split)].tolist()
+    curves = list(dorf_split(dorf[0].shape[0])[SPLITS.index(split)])
     started = time.perf_counter()
     with atomic_directory(dst) as tmp:
         chunks = np.array_split(np.arange(samples), max(1, min(samples, workers * 8)))
         jobs = [{'dst': str(tmp), 'files': [str(p) for p in files], 'dorf': str(dorf_path),
                  'curves': curves, 'config': asdict(config), 'seed': seed,
                  'indices': chunk.tolist()} for chunk in chunks if len(chunk)]
-        wrap = progress or (lambda it, **_: it)
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(wrap(pool.map(_simulate_job, jobs), total=len(jobs)))
-        else:
-            results = [_simulate_job(job) for job in wrap(jobs, total=len(jobs))]
+        results = run_jobs(_simulate_job, jobs, workers, progress)
         records = [r for result in results for r in result]
         lines = ['# NAME t_low t_mid t_high (seconds)']
         lines += [f"{r['name']} " + ' '.join(f'{t:.10g}' for t in r['times']) for r in records]

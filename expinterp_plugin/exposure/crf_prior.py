@@ -30,7 +30,7 @@ DORF_CURVES = 201
 # from any tuning; the remaining 134 build the prior. Other parts of the project (e.g. the
 # simulator for a learned refiner) evaluate on HELD_OUT_DORF so that numbers stay comparable.
 HELD_OUT_DORF = tuple(range(2, DORF_CURVES, 3))
-TRAIN_DORF = tuple(i for i in range(DORF_CURVES) if i not in HELD_OUT_DORF)
+TRAIN_DORF = tuple(i for i in range(DORF_CURVES) if i % 3 != 2)
 DORF_SHA256 = '45d7b6467f147b6dd99875652bef2d36f0a6ef5cebbd5b8ed33759ee6a4c1fc1'
 DORF_ENV = 'EXPINTERP_DORF'
 SAMPLES = 1024
@@ -41,16 +41,18 @@ PRIOR_FILE = Path(__file__).resolve().parent / 'data' / 'crf_prior.npz'
 _ZERO_CODE_FRACTION = 0.25
 
 
-def dorf_split():
-    """(train, held_out): tuples of DoRF curve indices (0-based); held_out = every third curve
-    starting at index 2."""
-    return TRAIN_DORF, HELD_OUT_DORF
+def dorf_split(count=DORF_CURVES):
+    """(train, held_out): tuples of DoRF curve indices (0-based) of ``count`` curves; held_out =
+    every third curve starting at index 2 (the prior and the refiner's simulator share it)."""
+    held_out = tuple(range(2, count, 3))
+    return tuple(i for i in range(count) if i % 3 != 2), held_out
 
 
-def load_dorf(path):
+def load_dorf(path, curves=DORF_CURVES):
     """(irradiance, brightness): float64 (201, 1024) arrays of DoRF's ``I`` and ``B``.
 
-    ``path``: the DoRF .mat file (variables ``I``, ``B``: curve k maps I[k] to B[k], both 0..1).
+    ``path``: the DoRF .mat file (variables ``I``, ``B``: curve k maps I[k] to B[k], both 0..1);
+    ``curves``: the number of rows required (None: any, for DoRF-shaped test files).
     Raises FileNotFoundError / ValueError naming the file.
     """
     path = Path(path)
@@ -65,8 +67,10 @@ def load_dorf(path):
     if 'I' not in content or 'B' not in content:
         raise ValueError(f'{path}: no variables "I" and "B" (not the DoRF file?)')
     irradiance, brightness = (np.asarray(content[k], dtype=np.float64) for k in ('I', 'B'))
-    if irradiance.shape != brightness.shape or irradiance.shape[0] != DORF_CURVES:
-        raise ValueError(f'{path}: expected two {DORF_CURVES}-row tables, got I '
+    rows = irradiance.shape[0] if curves is None else curves
+    if irradiance.shape != brightness.shape or irradiance.ndim != 2 or \
+            irradiance.shape[0] != rows:
+        raise ValueError(f'{path}: expected two {rows}-row tables, got I '
                          f'{irradiance.shape} and B {brightness.shape}')
     return irradiance, brightness
 

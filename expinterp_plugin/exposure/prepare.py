@@ -114,6 +114,27 @@ def plan_jobs(src, max_side=None, crop=None, step=None, crf='pair', ev=4.0, ev_t
     return jobs
 
 
+def check_output_root(dst, overwrite=False):
+    """``dst`` as a Path once it may become a new data set: absent, an empty folder, or (with
+    ``overwrite``) a folder to replace; ImageError naming it otherwise."""
+    dst = Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise ImageError(f'{dst}: exists and is not a folder')
+    if dst.exists() and any(dst.iterdir()) and not overwrite:
+        raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
+    return dst
+
+
+def run_jobs(worker, jobs, workers=1, progress=None):
+    """[worker(job) for job in jobs], in a pool of ``workers`` processes when more than one
+    (results in job order); ``progress`` wraps the iteration (called as progress(it, total=N))."""
+    wrap = progress or (lambda it, **_: it)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(wrap(pool.map(worker, jobs), total=len(jobs)))
+    return [worker(job) for job in wrap(jobs, total=len(jobs))]
+
+
 def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', ev=4.0,
                      ev_tol=0.25, mid_tol=0.2, lmdb_writer=None, workers=1, overwrite=False,
                      progress=None):
@@ -124,23 +145,14 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     ``lmdb_writer(root, keys)``, when given, adds LMDB copies of the frame folders before the
     rename (the numeric core does not import BasicSR itself).
     """
-    dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise ImageError(f'{dst}: exists and is not a folder')
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
+    dst = check_output_root(dst, overwrite)
     jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)
     if not jobs:
         raise ImageError(f'{src}: no {ev} EV triplets with a geometric-mean middle frame')
     with atomic_directory(dst) as tmp:
         for job in jobs:
             job['dst'] = str(tmp)
-        wrap = progress or (lambda it, **_: it)
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(wrap(pool.map(_prepare_triplet, jobs), total=len(jobs)))
-        else:
-            results = [_prepare_triplet(job) for job in wrap(jobs, total=len(jobs))]
+        results = run_jobs(_prepare_triplet, jobs, workers, progress)
         lines = [line for result in results for line in result]
         header = '# NAME t_low t_mid t_high (seconds)\n'
         atomic_write_bytes(tmp / 'exposures.txt', (header + '\n'.join(lines) + '\n').encode())
