@@ -1,8 +1,9 @@
 """The MEFB pairs without exposure times through `expinterp y0` and `expinterp fuse --imf-only`.
 
-Every scene of ../shared/data/mefb/input (under-exposed NAME_A / NAME_a, over-exposed NAME_B /
-NAME_b) goes through both commands in this process with no times, so the exposure ratio is
-estimated (``estimate_pair_exposure``) unless the files carry EXIF exposure times; for those
+Every MEFB pair of ../shared/data/mefb (``expinterp_plugin.mefb.read_pairs``: under-exposed
+NAME_A, over-exposed NAME_B, in MEFB's score order) goes through both commands in this process
+with no times, so the exposure ratio is estimated (``estimate_pair_exposure``) unless the files
+carry EXIF exposure times; for those
 the ratio is also estimated directly and compared with EXIF's. Prints JSON: how many pairs
 produced y0 and a fused image, the fallback steps used, the estimated ratios (EV) and
 confidences, and for the scenes with an ``ev.txt`` the estimate against the span of the listed
@@ -22,23 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from expinterp_plugin import mefb
 from expinterp_plugin.cli import main as cli
 from expinterp_plugin.exposure.estimate import estimate_pair_exposure
 from expinterp_plugin.exposure.io import read_image
-
-EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
-
-
-def pair_files(scene):
-    """(under, over) image paths of one MEFB scene folder."""
-    found = {}
-    for path in scene.iterdir():
-        if path.suffix.lower() in EXTENSIONS and path.stem[-2:].lower() in ('_a', '_b'):
-            found[path.stem[-1].lower()] = path
-    if set(found) != {'a', 'b'}:
-        raise ValueError(f'{scene}: no NAME_A / NAME_B pair')
-    return found['a'], found['b']
-
 
 def run_json(argv):
     """(exit code, parsed JSON or None, stderr) of an in-process `expinterp ARGV --json`."""
@@ -52,25 +40,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
     args = parser.parse_args()
-    root = Path(args.shared) / 'data' / 'mefb' / 'input'
-    if not root.is_dir():
-        sys.exit(f'{root}: MEFB inputs not found')
+    root = Path(args.shared) / 'data' / 'mefb'
+    try:
+        pairs = mefb.read_pairs(root)
+    except FileNotFoundError as err:
+        sys.exit(str(err))
     start = time.perf_counter()
     rows, failures = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for scene in sorted(p for p in root.iterdir() if p.is_dir()):
-            under, over = pair_files(scene)
+        for pair in pairs:
+            under, over, scene = pair.under, pair.over, pair.under.parent
             rc_y0, y0, err_y0 = run_json(['y0', under, over, '-o', Path(tmp) / 'y0.png'])
             rc_fuse, fused, err_fuse = run_json(['fuse', under, over, '--imf-only', '-o',
                                                  Path(tmp) / 'fused.png'])
             if rc_y0 or rc_fuse:
-                failures.append({'scene': scene.name, 'y0': err_y0, 'fuse': err_fuse})
+                failures.append({'scene': pair.name, 'y0': err_y0, 'fuse': err_fuse})
                 continue
             if y0['times_from'] == 'estimated ratio':
-                row = {'scene': scene.name, **y0['ratio_estimate']}
+                row = {'scene': pair.name, **y0['ratio_estimate']}
             else:
                 found = estimate_pair_exposure(read_image(under), read_image(over))
-                row = {'scene': scene.name, 'ev': float(np.log2(found.ratio)),
+                row = {'scene': pair.name, 'ev': float(np.log2(found.ratio)),
                        'confidence': found.confidence, 'method': found.method,
                        'times_from': y0['times_from'],
                        'exif_ev': float(np.log2(y0['t_bright'] / y0['t_dark']))}
