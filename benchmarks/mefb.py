@@ -51,9 +51,10 @@ def times_unknown_pair(files):
 
 def fuse_ours(pair):
     """{method: fused uint8 RGB}, the y0 frame (or None) and the failure message (or None) of
-    one uint8 RGB ``Pair`` without times: y0 as ``expinterp fuse --imf-only`` finds it, through
-    the pair's estimated-times path (t_dark = 1, the ratio estimated under a prior, the CRF from
-    the pair). A failing estimate (ValueError) leaves the y0 fusion out."""
+    one uint8 RGB ``Pair`` without times: y0 as ``expinterp fuse --imf-only`` finds it for
+    files without times, through the pair's estimated-times path (t_dark = 1, the ratio fitted
+    with the response under the DoRF prior, then the CRF from the pair). A ValueError on the
+    way leaves the y0 fusion out."""
     fused = {'pair-only': fuse_pair(pair).fused,
              'virtual2018': mertens_fuse([pair.bright, to_dtype(
                  virtual2018_image(pair.dark, pair.bright), np.uint8), pair.dark])}
