@@ -201,7 +201,8 @@ class Pair:
         return to_dtype(img01, self.dtype)
 
 
-def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None, crf=DEFAULT_PAIR_CRF):
+def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
+              crf=DEFAULT_PAIR_CRF):
     """The ``Pair`` of two image files; errors name the files.
 
     times: (t_dark, t_bright) from the caller; otherwise the files' EXIF, then the

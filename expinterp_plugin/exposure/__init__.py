@@ -15,7 +15,8 @@ from expinterp_plugin.exposure.y0 import Y0Mapper, interpolate_exposure
 
 __all__ = [
     'CRF', 'PRESETS', 'load_crf', 'preset_crf', 'resolve_crf', 'save_crf', 'ESTIMATORS',
-    'calibrate_bracket', 'estimate_crf', 'estimate_pair_exposure', 'IMF_METHODS', 'histogram_imf_table', 'imf_table', 'ImageError', 'read_image',
+    'calibrate_bracket', 'estimate_crf', 'estimate_pair_exposure', 'IMF_METHODS',
+    'histogram_imf_table', 'imf_table', 'ImageError', 'read_image',
     'write_image', 'Y0Mapper', 'interpolate_exposure', 'mertens_fuse', 'mef_ssim',
     'virtual_image_2018'
 ]
