@@ -78,6 +78,9 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['expinterp_plugin', 'expinterp_plugin.*']),
+    # The CRF prior (PCA of the DoRF training curves, benchmarks/make_crf_prior.py), read at
+    # run time by expinterp_plugin.exposure.crf_prior.
+    package_data={'expinterp_plugin.exposure': ['data/crf_prior.npz']},
     python_requires='>=3.9',
     install_requires=[
         'numpy', 'scipy', 'opencv-python-headless', 'pillow', 'tqdm', 'pyyaml', 'lmdb',
@@ -85,7 +88,8 @@ setup(
         # 2.6 made torch.load(weights_only=True) the default; every load here also passes it.
         'torch>=2.6', 'torchvision'
     ],
-    extras_require={'test': ['pytest', 'hypothesis']},
+    # exr: `expinterp simulate` reads .exr radiance maps (without it they are skipped)
+    extras_require={'test': ['pytest', 'hypothesis'], 'exr': ['OpenEXR']},
     entry_points={'console_scripts': ['expinterp=expinterp_plugin.cli:main']},
     cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},
 )

@@ -14,8 +14,11 @@ the median of --repeat runs, as wall clock (``*_s``) and as this process's CPU t
 - ``ratio_gather_to_trivial``: the ratio of the two (target <= 3).
 - ``table_build``: ``Y0Mapper(...)`` construction: both linear IMF tables and the 256x256x3
   blend table.
-- ``crf_estimate_pair``: ``estimate_crf([dark, bright], times)`` (polynomial estimator) at the
-  full size on one core (OpenMP/BLAS/OpenCV threads set to 1 before numpy loads; target <= 0.5).
+- ``crf_estimate_pair``: ``estimate_crf([dark, bright], times)`` (the default estimator, the
+  DoRF prior's ``emor``) at the full size on one core (OpenMP/BLAS/OpenCV threads set to 1
+  before numpy loads; target <= 0.5).
+- ``pair_exposure_times_unknown``: ``estimate_pair_exposure(dark, bright)``, the joint ratio and
+  response fit used when the times are unknown, at the full size on one core.
 - ``y0_direct_16bit``: ``Y0Mapper`` on a 16-bit pair of --size16 pixels per side ratio
   (default 1500x1000): per-pixel IMF lookups and the float64 blend, no table.
 
@@ -38,7 +41,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from expinterp_plugin.exposure.crf import preset_crf  # noqa: E402
-from expinterp_plugin.exposure.estimate import estimate_crf  # noqa: E402
+from expinterp_plugin.exposure.estimate import estimate_crf, estimate_pair_exposure  # noqa: E402
 from expinterp_plugin.exposure.y0 import Y0Mapper  # noqa: E402
 
 T_DARK, T_BRIGHT = 1 / 16, 1.0
@@ -117,6 +120,8 @@ def main():
     add_figure(result, 'crf_estimate_pair', interleaved_medians(
         {'estimate': lambda: estimate_crf([dark, bright], [T_DARK, T_BRIGHT])},
         args.repeat)['estimate'])
+    add_figure(result, 'pair_exposure_times_unknown', interleaved_medians(
+        {'joint': lambda: estimate_pair_exposure(dark, bright)}, args.repeat)['joint'])
     del dark, bright
 
     radiance = radiance_map(args.height16, args.width16, seed=1)

@@ -22,6 +22,11 @@ of four Mertens fusions, always against the three real exposures (low, mid, high
 
 MEF-SSIM is defined on 8-bit images, so the fusion columns work on 8-bit copies of the frames
 (16-bit codes divided by 257 and rounded).
+
+With ``order=True`` (and ``fusion``) every fusion column also gets its brightness-order
+reversal fraction (``exposure.order``): the share of block pairs >= 1 EV apart in the scene's
+radiance, estimated from (dark, bright) with the triplet's times and the method's CRF spec,
+whose fused grey order is reversed (0 = the scene's order kept everywhere).
 """
 import math
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ from expinterp_plugin.exposure.brackets import read_triplet_layout
 from expinterp_plugin.exposure.fusion import mertens_fuse
 from expinterp_plugin.exposure.fusion_quality import mef_ssim
 from expinterp_plugin.exposure.io import atomic_write_bytes, to_dtype, to_uint8
+from expinterp_plugin.exposure.order import log_radiance, order_consistency
 from expinterp_plugin.exposure.prepare import load_frames
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
 from expinterp_plugin.pair import ExposureTimes, Pair
@@ -157,13 +163,13 @@ def check_fusion_columns(columns):
                          f'{", ".join(FUSION_COLUMNS)}')
 
 
-def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSION_COLUMNS):
-    """MEF-SSIM (multi-scale) of the Mertens fusions named by ``columns`` (``FUSION_COLUMNS``).
+def fusion_images(dark, mid, bright, prediction01, virtual01=None, columns=FUSION_COLUMNS):
+    """The Mertens fusions named by ``columns`` (``FUSION_COLUMNS``): {column: uint8 RGB}.
 
-    dark, mid, bright: the real exposures, RGB uint8/uint16 (H, W, 3), min(H, W) >= 44;
+    dark, mid, bright: the real exposures, RGB uint8/uint16 (H, W, 3);
     prediction01: the method's middle exposure, float32 (H, W, 3) in [0, 1], RGB;
     virtual01: the 2018 virtual image in the same form (computed here when None and needed).
-    Every fusion is scored against the sources (dark, mid, bright). Returns {column: float}.
+    Every fusion is of 8-bit copies of the frames, (H, W, 3) uint8 RGB.
     """
     check_fusion_columns(columns)
     d8, m8, b8 = to_uint8(dark), to_uint8(mid), to_uint8(bright)
@@ -171,12 +177,29 @@ def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSIO
                'with_virtual2018': lambda: to_dtype(
                    virtual2018_image(d8, b8) if virtual01 is None else virtual01, np.uint8),
                'ceiling': lambda: m8}
-    sources = [d8, m8, b8]
-    scores = {}
-    for column in columns:
-        frames = [d8, b8] if column == 'pair' else [d8, middles[column](), b8]
-        scores[column] = mef_ssim(sources, mertens_fuse(frames))
-    return scores
+    return {column: mertens_fuse([d8, b8] if column == 'pair' else [d8, middles[column](), b8])
+            for column in columns}
+
+
+def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSION_COLUMNS):
+    """MEF-SSIM (multi-scale) of the Mertens fusions named by ``columns`` (``FUSION_COLUMNS``).
+
+    Arguments as ``fusion_images``; min(H, W) >= 44. Every fusion is scored against the
+    sources (dark, mid, bright). Returns {column: float}.
+    """
+    return fusion_mef_ssim(dark, mid, bright,
+                           fusion_images(dark, mid, bright, prediction01, virtual01, columns))
+
+
+def fusion_mef_ssim(dark, mid, bright, images):
+    """{column: MEF-SSIM} of ``fusion_images`` against the real (dark, mid, bright)."""
+    sources = [to_uint8(dark), to_uint8(mid), to_uint8(bright)]
+    return {column: mef_ssim(sources, fused) for column, fused in images.items()}
+
+
+def order_reversals(log_e, images):
+    """{column: reversal fraction} of fused images against a ``log_radiance`` map."""
+    return {column: order_consistency(log_e, fused).fraction for column, fused in images.items()}
 
 
 def load_triplet_frames(triplet, max_side=None):
@@ -185,15 +208,34 @@ def load_triplet_frames(triplet, max_side=None):
     return tuple(load_frames([triplet.low, triplet.mid, triplet.high], max_side))
 
 
-def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS):
-    """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion."""
+def pair_log_radiance(pair):
+    """log2 radiance (``exposure.order.log_radiance``) of a ``Pair``, float64 (H, W), from its
+    dark and bright frames with its times and CRF."""
+    return log_radiance(pair.dark, pair.bright, pair.crf, pair.t_dark, pair.t_bright)
+
+
+def triplet_log_radiance(triplet, crf_spec, dark, bright):
+    """``pair_log_radiance`` of a triplet's dark and bright frames at its times, with the CRF
+    that ``crf_spec`` gives for them."""
+    return pair_log_radiance(triplet_pair(triplet, dark, bright, crf_spec))
+
+
+def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS,
+                     order=False):
+    """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion
+    and {'order_reversal': {column: fraction}} with fusion and order."""
     dark, gt, bright = load_triplet_frames(triplet, max_side)
     prediction = predictor(triplet, dark, bright)
     psnr, ssim = score(prediction, gt)
     row = {'name': triplet.name, 'psnr': psnr, 'ssim': ssim}
     if fusion:
         virtual = prediction if getattr(predictor, 'method', None) == 'virtual2018' else None
-        row['mef_ssim'] = fusion_scores(dark, gt, bright, prediction, virtual, columns)
+        images = fusion_images(dark, gt, bright, prediction, virtual, columns)
+        row['mef_ssim'] = fusion_mef_ssim(dark, gt, bright, images)
+        if order:
+            crf_spec = getattr(predictor, 'crf', 'pair')
+            log_e = triplet_log_radiance(triplet, crf_spec, dark, bright)
+            row['order_reversal'] = order_reversals(log_e, images)
     return row
 
 
@@ -203,15 +245,15 @@ def mean_of_rows(rows, fusion=False):
     finite = [r['psnr'] for r in rows if math.isfinite(r['psnr'])]
     mean = {'psnr': float(np.mean(finite)) if finite else float('inf'),
             'ssim': float(np.mean([r['ssim'] for r in rows]))}
-    if fusion:
-        mean['mef_ssim'] = {c: float(np.mean([r['mef_ssim'][c] for r in rows]))
-                            for c in rows[0]['mef_ssim']}
+    for key in ('mef_ssim', 'order_reversal'):
+        if fusion and key in rows[0]:
+            mean[key] = {c: float(np.mean([r[key][c] for r in rows])) for c in rows[0][key]}
     return mean
 
 
 def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False, max_side=None,
              opt=None, device='cpu', xi_l=10, xi_u=250, tile=None, predictor=None,
-             fusion_columns=FUSION_COLUMNS):
+             fusion_columns=FUSION_COLUMNS, order=False):
     """Score ``method`` on every triplet under ``root``.
 
     Args:
@@ -219,6 +261,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
         method: see the module docstring; crf: CRF spec or 'dataset' (ROOT/crf/NAME.npy).
         progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
         fusion: add the MEF-SSIM columns (``fusion_columns``, default all four);
+        order: with fusion, add each fusion's brightness-order reversal fraction;
         max_side: downscale every frame (INTER_AREA) first.
         opt, device, tile: for model:CKPT (training options, torch device, inference tile).
         xi_l, xi_u: y0 weight thresholds for the imf-* methods (8-bit scale).
@@ -235,7 +278,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
     if predictor is None:
         predictor = make_predictor(method, crf, opt, device, xi_l, xi_u, tile)
     wrap = progress or (lambda it, **_: it)
-    rows = [evaluate_triplet(predictor, t, fusion, max_side, fusion_columns)
+    rows = [evaluate_triplet(predictor, t, fusion, max_side, fusion_columns, order)
             for t in wrap(triplets, total=len(triplets))]
     return {'root': str(root), 'method': method, 'crf': str(crf), 'max_side': max_side,
             'fusion': bool(fusion), 'count': len(rows), 'mean': mean_of_rows(rows, fusion),
@@ -245,6 +288,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
 def _markdown_cells(name, values, columns):
     cells = [name, f'{values["psnr"]:.2f}', f'{values["ssim"]:.4f}']
     cells += [f'{values["mef_ssim"][c]:.4f}' for c in columns]
+    cells += [f'{100 * values["order_reversal"][c]:.2f}' for c in values.get('order_reversal', {})]
     return '| ' + ' | '.join(cells) + ' |'
 
 
@@ -253,6 +297,7 @@ def markdown_table(result):
     and a final **mean** row (PSNR dB, SSIM, and the MEF-SSIM columns with fusion)."""
     columns = list(result['mean'].get('mef_ssim', {})) if result['fusion'] else []
     headers = ['scene', 'PSNR (dB)', 'SSIM'] + [f'MEF-SSIM {FUSION_HEADERS[c]}' for c in columns]
+    headers += [f'reversed % {FUSION_HEADERS[c]}' for c in result['mean'].get('order_reversal', {})]
     side = f', max side {result["max_side"]} px' if result.get('max_side') else ''
     lines = [f'`{result["method"]}` (CRF {result["crf"]}) on {result["root"]}: '
              f'{result["count"]} triplets{side}', '',

@@ -9,7 +9,8 @@ evaluation and ``Interpolator`` all build a ``Pair``, and everything below it (t
   bright (``exposure.y0.check_pair``, two full-image means: once per pair);
 - the exposure times, with where they came from (``ExposureTimes.source``): the caller's
   arguments, the files' EXIF, a ``FILENAME SECONDS`` list file, else t_dark = 1 s and the ratio
-  estimated from the images (``exposure.estimate.estimate_exposure_ratio``);
+  estimated from the images (``exposure.estimate.estimate_pair_exposure``, which never fails
+  and never gives a ratio <= 1; ``ExposureTimes.estimate`` keeps what it found);
 - the target time, default sqrt(t_dark t_bright);
 - the CRF, resolved from its spec.
 
@@ -21,13 +22,15 @@ numpy + OpenCV only, no torch. Images that leave a ``Pair`` are RGB; y0 is float
 from dataclasses import dataclass
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from expinterp_plugin.exposure.crf import resolve_crf
-from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
+from expinterp_plugin.exposure.estimate import PairExposure, estimate_pair_exposure
 from expinterp_plugin.exposure.io import exif_exposure_time, read_image, read_table, to_dtype
-from expinterp_plugin.exposure.y0 import (Y0Mapper, check_pair, is_pair_spec, resolve_pair_crf,
-                                          validate_times)
+from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair, is_pair_spec,
+                                          resolve_pair_crf, validate_times)
 
 #: Where a pair's exposure times came from, in the order they are looked for.
 TIME_SOURCES = ('arguments', 'exif', 'exposures file', 'estimated ratio')
@@ -45,10 +48,23 @@ class Interpolation:
 
 @dataclass(frozen=True)
 class ExposureTimes:
-    """Exposure times in seconds and their ``source`` (one of ``TIME_SOURCES``)."""
+    """Exposure times in seconds and their ``source`` (one of ``TIME_SOURCES``); ``estimate``
+    the ``PairExposure`` behind an estimated ratio (None for recorded times)."""
     t_dark: float
     t_bright: float
     source: str = 'arguments'
+    estimate: PairExposure = None
+
+    def estimate_record(self):
+        """The ratio estimate as JSON fields {'ratio', 'ev', 'confidence', 'std_ev' (None when
+        unknown), 'method' (the fallback step)}; None for recorded times."""
+        found = self.estimate
+        if found is None:
+            return None
+        return {'ratio': round(found.ratio, 4), 'ev': round(math.log2(found.ratio), 3),
+                'confidence': round(found.confidence, 3),
+                'std_ev': round(found.std_ev, 3) if math.isfinite(found.std_ev) else None,
+                'method': found.method}
 
 
 def recorded_times(dark_path, bright_path, exposures=None):
@@ -70,13 +86,15 @@ def recorded_times(dark_path, bright_path, exposures=None):
     return None
 
 
-def estimated_times(dark, bright, crf='pair'):
-    """t_dark = 1 s and t_bright the ratio estimated from the images under a prior CRF: ``crf``
-    itself when it is known, sRGB when it is to be estimated from the pair (the ratio and an
-    unknown response are not separable)."""
+def estimated_times(dark, bright, crf=DEFAULT_PAIR_CRF):
+    """t_dark = 1 s and t_bright the ratio estimated from the images (``estimate_pair_exposure``):
+    under ``crf`` itself when it is known, jointly with the response under the DoRF prior when
+    the CRF is to be estimated from the pair (the prior breaks the exponential ambiguity of an
+    unknown response). The CRF itself is then resolved from the spec at that ratio."""
     levels = 256 if dark.dtype.itemsize == 1 else 65536
-    prior = resolve_crf('srgb' if is_pair_spec(crf) else crf, levels)
-    return ExposureTimes(1.0, estimate_exposure_ratio(dark, bright, prior), 'estimated ratio')
+    known = None if is_pair_spec(crf) else resolve_crf(crf, levels)
+    found = estimate_pair_exposure(dark, bright, crf=known)
+    return ExposureTimes(1.0, found.ratio, 'estimated ratio', found)
 
 
 class Pair:
@@ -97,7 +115,7 @@ class Pair:
     ValueError (naming the images or the list file) for a pair or times the method cannot use.
     """
 
-    def __init__(self, dark, bright, times=None, t_target=None, crf='pair',
+    def __init__(self, dark, bright, times=None, t_target=None, crf=DEFAULT_PAIR_CRF,
                  names=('dark', 'bright'), paths=None, exposures=None):
         check_pair(dark, bright, *names)
         self.dark, self.bright, self.names = dark, bright, tuple(names)
@@ -183,7 +201,8 @@ class Pair:
         return to_dtype(img01, self.dtype)
 
 
-def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None, crf='pair'):
+def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
+              crf=DEFAULT_PAIR_CRF):
     """The ``Pair`` of two image files; errors name the files.
 
     times: (t_dark, t_bright) from the caller; otherwise the files' EXIF, then the

@@ -80,7 +80,9 @@ class TestScores:
         expected = evaluation.score(virtual_image_2018(low, high) / 255.0, mid)
         assert result['triplets'][0]['psnr'] == pytest.approx(expected[0], abs=1e-9)
         for row in result['triplets']:
-            assert row['mef_ssim']['with_method'] == row['mef_ssim']['with_virtual2018']
+            # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+            assert row['mef_ssim']['with_method'] == pytest.approx(
+                row['mef_ssim']['with_virtual2018'], rel=1e-9)
 
     def test_thresholds_reach_y0(self, triplets):
         root, _ = triplets
@@ -107,11 +109,14 @@ class TestFusion:
             assert all(0 < v <= 1 for v in row['mef_ssim'].values())
         low, mid, high = frames['c']
         scores = result['triplets'][2]['mef_ssim']
-        assert scores['pair'] == mef_ssim([low, mid, high], mertens_fuse([low, high]))
-        assert scores['ceiling'] == mef_ssim([low, mid, high], mertens_fuse([low, mid, high]))
+        # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+        assert scores['pair'] == pytest.approx(
+            mef_ssim([low, mid, high], mertens_fuse([low, high])), rel=1e-9)
+        assert scores['ceiling'] == pytest.approx(
+            mef_ssim([low, mid, high], mertens_fuse([low, mid, high])), rel=1e-9)
         virtual = virtual_image_2018(low, high)
-        assert scores['with_virtual2018'] == mef_ssim([low, mid, high],
-                                                      mertens_fuse([low, virtual, high]))
+        assert scores['with_virtual2018'] == pytest.approx(
+            mef_ssim([low, mid, high], mertens_fuse([low, virtual, high])), rel=1e-9)
         for column in FUSION_COLUMNS:
             assert result['mean']['mef_ssim'][column] == pytest.approx(
                 np.mean([r['mef_ssim'][column] for r in result['triplets']]))
@@ -120,7 +125,9 @@ class TestFusion:
         root, _ = triplets
         full = evaluate(root, 'geomean', fusion=True)
         part = evaluate(root, 'geomean', fusion=True, fusion_columns=('with_method',))
-        assert part['mean']['mef_ssim'] == {'with_method': full['mean']['mef_ssim']['with_method']}
+        # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+        assert part['mean']['mef_ssim'] == pytest.approx(
+            {'with_method': full['mean']['mef_ssim']['with_method']}, rel=1e-9)
         table = [line for line in markdown_table(part).splitlines() if line.startswith('| ')]
         assert table[0].count('MEF-SSIM') == 1 and len(table[-1].split(' | ')) == 4
         with pytest.raises(ValueError, match='choose one or more of pair'):
@@ -130,7 +137,9 @@ class TestFusion:
         root, _ = triplets
         result = evaluate(root, 'oracle', fusion=True, predictor=oracle)
         for row in result['triplets']:
-            assert row['mef_ssim']['with_method'] == row['mef_ssim']['ceiling']
+            # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+            assert row['mef_ssim']['with_method'] == pytest.approx(
+                row['mef_ssim']['ceiling'], rel=1e-9)
             assert row['psnr'] == float('inf') and row['ssim'] == pytest.approx(1.0)
         assert result['mean']['psnr'] == float('inf')
 
@@ -144,8 +153,9 @@ class TestFusion:
         result = evaluate(tmp_path, 'oracle', fusion=True, max_side=96, predictor=spy)
         assert seen == [((48, 96, 3), (48, 96, 3))]
         low, mid, high = (resize_max_side(f, 96) for f in frames['w'])
-        assert result['triplets'][0]['mef_ssim']['pair'] == mef_ssim(
-            [low, mid, high], mertens_fuse([low, high]))
+        # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+        assert result['triplets'][0]['mef_ssim']['pair'] == pytest.approx(
+            mef_ssim([low, mid, high], mertens_fuse([low, high])), rel=1e-9)
         with pytest.raises(ValueError, match='max_side'):
             evaluate(tmp_path, 'geomean', max_side=0)
 
@@ -155,8 +165,10 @@ class TestFusion:
         low, mid, high = ((f.astype(np.float64) / 257).round().astype(np.uint8)
                           for f in frames['h'])
         scores = result['triplets'][0]['mef_ssim']
-        assert scores['ceiling'] == mef_ssim([low, mid, high], mertens_fuse([low, mid, high]))
-        assert scores['with_method'] == scores['with_virtual2018']
+        # MEF-SSIM sums in threads: recomputed scores may differ by ~1e-10 under load
+        assert scores['ceiling'] == pytest.approx(
+            mef_ssim([low, mid, high], mertens_fuse([low, mid, high])), rel=1e-9)
+        assert scores['with_method'] == pytest.approx(scores['with_virtual2018'], rel=1e-9)
         assert all(0 < v <= 1 for v in scores.values())
 
     def test_too_small_for_multiscale_mef_ssim(self, tmp_path):

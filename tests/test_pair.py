@@ -9,7 +9,7 @@ import pytest
 from expinterp_plugin import modes, pair as pair_module
 from expinterp_plugin.exposure import interpolate_exposure, mertens_fuse
 from expinterp_plugin.exposure.crf import preset_crf
-from expinterp_plugin.exposure.estimate import estimate_exposure_ratio
+from expinterp_plugin.exposure.estimate import estimate_pair_exposure
 from expinterp_plugin.exposure.io import to_dtype, write_image
 from expinterp_plugin.fusion import fuse_pair
 from expinterp_plugin.pair import ExposureTimes, Pair, read_pair
@@ -58,10 +58,18 @@ class TestTimes:
         assert listed.times == ExposureTimes(0.01, 0.16, 'exposures file')
         assert listed.t_target == 0.05
         estimated = read_pair(dark, bright, crf='srgb')
-        ratio = estimate_exposure_ratio(*frames, preset_crf('srgb'))
-        assert estimated.times == ExposureTimes(1.0, ratio, 'estimated ratio')
+        found = estimate_pair_exposure(*frames, crf=preset_crf('srgb'))
+        times = estimated.times
+        assert (times.t_dark, times.t_bright, times.source) == (1.0, found.ratio,
+                                                                'estimated ratio')
+        assert times.estimate.method == 'known-crf'
+        assert times.estimate_record()['ratio'] == pytest.approx(found.ratio, rel=1e-4)
         # the true ratio is 16 (4 EV); sRGB is this camera's response
-        assert ratio == pytest.approx(16, rel=0.15)
+        assert found.ratio == pytest.approx(16, rel=0.15)
+        # the CRF to be estimated: ratio and response fitted together under the DoRF prior
+        joint = read_pair(dark, bright).times
+        assert joint.estimate.method == 'joint-prior' and joint.t_bright > 1
+        assert listed.times.estimate is None and listed.times.estimate_record() is None
 
     def test_a_list_without_the_files_is_named(self, tmp_path, frames):
         dark, bright = write_pair(tmp_path, frames)

@@ -26,10 +26,24 @@ def print_json(obj):
 def add_crf_argument(parser, default='pair'):
     parser.add_argument(
         '--crf', default=default, metavar='SPEC',
-        help="camera response: 'pair' (estimate from the two inputs; 'pair:debevec' for the "
-        "Debevec-Malik baseline), 'srgb', 'gamma2.2', "
-        "'linear', or a .npy/.txt/.mat table file (e.g. from `expinterp calibrate`)"
-        f" (default: {default})")
+        help="camera response: 'pair' (estimate from the two inputs under the DoRF prior; "
+        "'pair:polynomial' or 'pair:debevec' for the older estimators), 'srgb', 'gamma2.2', "
+        "'linear', 'dorf:INDEX' (DoRF curve 0..200, needs --dorf), 'emor:C1,C2,...' (the "
+        "packaged DoRF model's coefficients), or a .npy/.txt/.mat table file (e.g. from "
+        f"`expinterp calibrate`) (default: {default})")
+    parser.add_argument('--dorf', metavar='FILE', action=_DorfFile,
+                        help='the DoRF dorf_201_crf.mat for --crf dorf:INDEX '
+                        '(default: $EXPINTERP_DORF)')
+
+
+class _DorfFile(argparse.Action):
+    """--dorf FILE: put FILE in $EXPINTERP_DORF, where ``crf_prior.dorf_path`` looks for it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import os
+        from expinterp_plugin.exposure.crf_prior import DORF_ENV
+        os.environ[DORF_ENV] = values
+        setattr(namespace, self.dest, values)
 
 
 def print_error(message):
@@ -359,11 +373,14 @@ def interpolate_pair(args, interpolator, pair, batch, keep_y0):
 
 
 def pair_record(dark_path, bright_path, output, times, mapper, seconds, figures):
-    """One pair's JSON record; ``times`` (``pair.ExposureTimes``) and ``mapper`` may be None
-    (plain fusion of the pair needs neither)."""
+    """One pair's JSON record (with the ratio estimate when the times were estimated);
+    ``times`` (``pair.ExposureTimes``) and ``mapper`` may be None (plain fusion of the pair
+    needs neither)."""
     record = {'dark': str(dark_path), 'bright': str(bright_path), 'output': str(output)}
     if times is not None:
         record.update(t_dark=times.t_dark, t_bright=times.t_bright, times_from=times.source)
+        if times.estimate is not None:
+            record['ratio_estimate'] = times.estimate_record()
     if mapper is not None:
         record.update(t_target=mapper.t_target, crf=mapper.crf.name)
     record.update(seconds=round(seconds, 3), figures=[str(p) for p in figures])
@@ -419,3 +436,36 @@ def for_each_pair(args, pairs, work):
             failures.append({'dark': str(d), 'bright': str(b), 'error': describe(err)})
             print_error(describe_for(err, d, b))
     return records, failures
+
+
+def add_lmdb_arguments(parser):
+    """--lmdb and --lmdb-codec of the commands that write a triplet data set."""
+    parser.add_argument('--lmdb', action='store_true',
+                        help="also write {low,mid,high}.lmdb with BasicSR's LMDB utilities")
+    parser.add_argument('--lmdb-codec', choices=('png', 'ppm'), default='png',
+                        help="--lmdb values: 'png' (BasicSR's own format) or 'ppm' "
+                        '(uncompressed, 2-3x larger, decoded ~20x faster: whole-frame random '
+                        'crops at several hundred per second per worker)')
+
+
+def _basicsr_lmdb_writer(root, keys):
+    import contextlib
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+    # BasicSR reports progress on stdout, which must stay clean for --json.
+    with contextlib.redirect_stdout(sys.stderr):
+        for frame in ('low', 'mid', 'high'):
+            make_lmdb_from_imgs(str(root / frame), str(root / f'{frame}.lmdb'),
+                                [f'{k}.png' for k in keys], keys, multiprocessing_read=False)
+
+
+def _ppm_lmdb_writer(root, keys):
+    from expinterp_plugin.triplet_store import write_triplet_lmdbs
+    write_triplet_lmdbs(root, keys, codec='ppm')
+
+
+LMDB_WRITERS = {'png': _basicsr_lmdb_writer, 'ppm': _ppm_lmdb_writer}
+
+
+def lmdb_writer(args):
+    """``lmdb_writer(root, keys)`` for the data-set writers from --lmdb/--lmdb-codec, or None."""
+    return LMDB_WRITERS[args.lmdb_codec] if args.lmdb else None

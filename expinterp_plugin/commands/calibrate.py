@@ -11,8 +11,10 @@ HELP = ('estimate a camera response from every exposure of one bracket folder an
 def add_arguments(parser):
     parser.add_argument('scene_dir', help='bracket folder (times from exposures.txt or EXIF)')
     add_output_file_argument(parser, 'CRF table file (.npy or .txt)')
-    parser.add_argument('--method', choices=('polynomial', 'debevec'), default='polynomial',
-                        help='estimator (default: polynomial on histogram correspondences)')
+    parser.add_argument('--method', choices=('auto', 'emor', 'polynomial', 'debevec'),
+                        default='auto',
+                        help="estimator; 'auto' (default) tries each and keeps the one that "
+                        "best predicts every frame from its neighbours (leave-one-frame-out)")
     parser.add_argument('--max-side', type=positive_int,
                         help='downscale frames (INTER_AREA) first')
     parser.add_argument('--json', action='store_true', help='print a JSON summary')
@@ -21,7 +23,7 @@ def add_arguments(parser):
 def run(args):
     from expinterp_plugin.exposure.brackets import bracket_exposures
     from expinterp_plugin.exposure.crf import CRF_SUFFIXES, save_crf
-    from expinterp_plugin.exposure.estimate import estimate_crf
+    from expinterp_plugin.exposure.estimate import calibrate_bracket
     from expinterp_plugin.exposure.io import read_image
     from expinterp_plugin.exposure.prepare import resize_max_side
     from pathlib import Path
@@ -30,14 +32,16 @@ def run(args):
         prepare_output(args.output, [p for p, _ in frames] + [Path(args.scene_dir) /
                                                               'exposures.txt'], CRF_SUFFIXES)
         images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
-        crf = estimate_crf(images, [t for _, t in frames], method=args.method)
+        methods = None if args.method == 'auto' else [args.method]
+        crf, method, scores = calibrate_bracket(images, [t for _, t in frames], methods)
         save_crf(crf, args.output)
     except user_error_types() as err:
         return fail(describe(err))
-    summary = {'output': args.output, 'frames': len(frames), 'method': args.method,
+    summary = {'output': args.output, 'frames': len(frames), 'method': method,
+               'leave_one_out_psnr': {m: round(v, 3) for m, v in scores.items()},
                'levels': crf.levels, 'times': [t for _, t in frames]}
     if args.json:
         print_json(summary)
     else:
-        print(f'wrote {args.output}: {args.method} CRF from {len(frames)} exposures')
+        print(f'wrote {args.output}: {method} CRF from {len(frames)} exposures')
     return 0

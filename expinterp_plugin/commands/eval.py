@@ -23,6 +23,9 @@ def add_arguments(parser):
                         help='also MEF-SSIM (multi-scale, against the real low/mid/high) of '
                         'Mertens on the pair, with the method\'s frame, with the 2018 virtual '
                         'image and with the real middle frame')
+    parser.add_argument('--order', action='store_true',
+                        help='with --fusion: also the brightness-order reversal of each fusion '
+                        '(%% of block pairs >= 1 EV apart rendered in reversed order)')
     parser.add_argument('--max-side', type=positive_int, metavar='N',
                         help='downscale every frame (INTER_AREA) so its long side is at most N')
     parser.add_argument('--xi-l', type=non_negative_float, default=10,
@@ -49,6 +52,9 @@ def print_text(result):
             m = r['mef_ssim']
             line += (f"  MEF-SSIM pair {m['pair']:.4f} +method {m['with_method']:.4f} "
                      f"+virtual2018 {m['with_virtual2018']:.4f} +real mid {m['ceiling']:.4f}")
+        if 'order_reversal' in r:
+            line += '  reversed % ' + ' '.join(f'{c} {100 * v:.2f}'
+                                                for c, v in r['order_reversal'].items())
         print(line)
     print(f"({result['count']} triplets, {result['method']}, crf {result['crf']})")
 
@@ -64,7 +70,8 @@ def run(args):
         result = evaluate(args.root, args.method, args.crf,
                           progress=lambda it, total: progress(it, total, 'triplets', args.json),
                           fusion=args.fusion, max_side=args.max_side, opt=args.opt,
-                          device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile)
+                          device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile,
+                          order=args.order)
         if args.markdown:
             write_markdown(args.markdown, result)
     except user_error_types() as err:

@@ -1,10 +1,7 @@
 """`expinterp prepare`: bracketed sequences -> the triplet layout (optionally LMDB)."""
-import contextlib
-import sys
-
-from expinterp_plugin.commands._common import (describe, fail, non_negative_float,
-                                               positive_float, positive_int, print_json, progress,
-                                               user_error_types)
+from expinterp_plugin.commands._common import (add_lmdb_arguments, describe, fail, lmdb_writer,
+                                               non_negative_float, positive_float, positive_int,
+                                               print_json, progress, user_error_types)
 
 NAME = 'prepare'
 HELP = ('turn a folder of bracketed sequences (one sub-folder per scene) into the '
@@ -17,12 +14,7 @@ def add_arguments(parser):
     parser.add_argument('dst', help='output root: must not exist or be empty, or (with '
                         '--overwrite) be an earlier output of expinterp prepare; never SRC, '
                         'inside it or around it')
-    parser.add_argument('--lmdb', action='store_true',
-                        help="also write {low,mid,high}.lmdb with BasicSR's LMDB utilities")
-    parser.add_argument('--lmdb-codec', choices=('png', 'ppm'), default='png',
-                        help="--lmdb values: 'png' (BasicSR's own format) or 'ppm' "
-                        '(uncompressed, 2-3x larger, decoded ~20x faster: whole-frame random '
-                        'crops at several hundred per second per worker)')
+    add_lmdb_arguments(parser)
     parser.add_argument('--crop', type=positive_int,
                         help='cut sub-images of this size (keys NAME_sNNN)')
     parser.add_argument('--step', type=positive_int,
@@ -46,30 +38,13 @@ def add_arguments(parser):
     parser.add_argument('--json', action='store_true', help='print a JSON summary')
 
 
-def _basicsr_lmdb_writer(root, keys):
-    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-    # BasicSR reports progress on stdout, which must stay clean for --json.
-    with contextlib.redirect_stdout(sys.stderr):
-        for frame in ('low', 'mid', 'high'):
-            make_lmdb_from_imgs(str(root / frame), str(root / f'{frame}.lmdb'),
-                                [f'{k}.png' for k in keys], keys, multiprocessing_read=False)
-
-
-def _ppm_lmdb_writer(root, keys):
-    from expinterp_plugin.triplet_store import write_triplet_lmdbs
-    write_triplet_lmdbs(root, keys, codec='ppm')
-
-
-LMDB_WRITERS = {'png': _basicsr_lmdb_writer, 'ppm': _ppm_lmdb_writer}
-
-
 def run(args):
     from expinterp_plugin.exposure.prepare import prepare_triplets
     try:
         summary = prepare_triplets(
             args.src, args.dst, max_side=args.max_side, crop=args.crop, step=args.step,
             crf=args.crf, ev=args.ev, ev_tol=args.ev_tol, mid_tol=args.mid_tol,
-            lmdb_writer=LMDB_WRITERS[args.lmdb_codec] if args.lmdb else None, workers=args.workers,
+            lmdb_writer=lmdb_writer(args), workers=args.workers,
             overwrite=args.overwrite,
             progress=lambda it, total: progress(it, total, 'triplets', disable=args.json))
     except user_error_types() as err:

@@ -39,11 +39,14 @@ def run(args):
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
                'bit_depth': 8 * pair.dtype.itemsize}
+    estimate = pair.times.estimate_record()
+    if estimate is not None:
+        summary['ratio_estimate'] = estimate
     if args.json:
         print_json(summary)
     else:
-        note = ' (times unknown: ratio estimated from the images)' if source == 'estimated ratio' \
-            else ''
+        note = (f" (times unknown: ratio estimated from the images, {estimate['ev']:g} EV, "
+                f"confidence {estimate['confidence']:g})") if estimate else ''
         print(f'wrote {args.output}: t_dark {t_dark:g} s, t_bright {t_bright:g} s, target '
               f'{t_target:g} s, crf {crf.name}{note}')
     return 0

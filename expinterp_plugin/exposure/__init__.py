@@ -4,7 +4,8 @@ Images are numpy arrays (H, W, 3), uint8 or uint16 codes, in RGB order when they
 ``read_image``; results of interpolation are float32 in [0, 1] in the inputs' channel order.
 """
 from expinterp_plugin.exposure.crf import CRF, PRESETS, load_crf, preset_crf, resolve_crf, save_crf
-from expinterp_plugin.exposure.estimate import ESTIMATORS, estimate_crf
+from expinterp_plugin.exposure.estimate import (ESTIMATORS, calibrate_bracket, estimate_crf,
+                                                estimate_pair_exposure)
 from expinterp_plugin.exposure.fusion import mertens_fuse
 from expinterp_plugin.exposure.imf import IMF_METHODS, histogram_imf_table, imf_table
 from expinterp_plugin.exposure.io import ImageError, read_image, write_image
@@ -14,7 +15,8 @@ from expinterp_plugin.exposure.y0 import Y0Mapper, interpolate_exposure
 
 __all__ = [
     'CRF', 'PRESETS', 'load_crf', 'preset_crf', 'resolve_crf', 'save_crf', 'ESTIMATORS',
-    'estimate_crf', 'IMF_METHODS', 'histogram_imf_table', 'imf_table', 'ImageError', 'read_image',
+    'calibrate_bracket', 'estimate_crf', 'estimate_pair_exposure', 'IMF_METHODS',
+    'histogram_imf_table', 'imf_table', 'ImageError', 'read_image',
     'write_image', 'Y0Mapper', 'interpolate_exposure', 'mertens_fuse', 'mef_ssim',
     'virtual_image_2018'
 ]

@@ -13,6 +13,7 @@ import numpy as np
 from expinterp_plugin.exposure.io import ImageError, atomic_write_bytes
 
 PRESETS = ('srgb', 'gamma2.2', 'linear')
+PRIOR_PREFIXES = ('dorf:', 'emor:')
 _LEVELS = (256, 65536)
 # The inverse response is undefined at code 0 (any exposure below the first step maps there);
 # presets place code 0 at a quarter step so that g stays finite and strictly increasing.
@@ -136,7 +137,8 @@ def load_crf(path):
 
 
 def resolve_crf(spec, levels=256):
-    """A CRF from a CRF object, a table, a preset name or a file path."""
+    """A CRF from a CRF object, a table, a preset name, a prior curve ('dorf:INDEX',
+    'emor:C1,C2,...', see ``parse_prior_spec``) or a file path."""
     if isinstance(spec, CRF):
         return spec
     if isinstance(spec, np.ndarray):
@@ -144,5 +146,28 @@ def resolve_crf(spec, levels=256):
     if isinstance(spec, (str, Path)):
         if str(spec) in PRESETS:
             return preset_crf(str(spec), levels)
+        if str(spec).startswith(PRIOR_PREFIXES):
+            return parse_prior_spec(str(spec), levels)
         return load_crf(spec)
     raise TypeError(f'cannot make a CRF from {type(spec).__name__}')
+
+
+def parse_prior_spec(spec, levels=256):
+    """CRF of 'dorf:INDEX' (DoRF curve INDEX, 0..200, read from the file named by
+    $EXPINTERP_DORF) or 'emor:C1,C2,...' (the packaged DoRF model with these coefficients; see
+    ``crf_prior.emor_crf``). ValueError with the problem for a malformed spec."""
+    from expinterp_plugin.exposure import crf_prior
+    kind, _, value = spec.partition(':')
+    if kind == 'dorf':
+        try:
+            index = int(value)
+        except ValueError:
+            raise ValueError(f'--crf {spec}: need dorf:INDEX with an integer INDEX') from None
+        return crf_prior.dorf_crf(index, levels=levels)
+    try:
+        coefficients = [float(v) for v in value.split(',')]
+    except ValueError:
+        raise ValueError(f'--crf {spec}: need emor:C1,C2,... with numbers') from None
+    if not all(np.isfinite(coefficients)):
+        raise ValueError(f'--crf {spec}: coefficients must be finite')
+    return crf_prior.emor_crf(coefficients, levels)

@@ -12,12 +12,19 @@ Two estimators:
 - ``'debevec'``: OpenCV's Debevec & Malik (SIGGRAPH 1997) least squares on sampled pixels
   (8-bit only), the common baseline.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from expinterp_plugin.exposure.crf import CRF, strictly_increasing
+from expinterp_plugin.exposure.crf_prior import inverse_to_crf, load_prior
 from expinterp_plugin.exposure.imf import cumulative_histogram_pairs
 
-ESTIMATORS = ('polynomial', 'debevec')
+ESTIMATORS = ('emor', 'polynomial', 'debevec')
+# The measured best: the DoRF prior for a pair (benchmarks/eval_real.py, eval_synthetic.py), the
+# polynomial for three or more frames (leave-one-frame-out, benchmarks/eval_calibrate.py).
+DEFAULT_ESTIMATOR = 'emor'
+DEFAULT_BRACKET_ESTIMATOR = 'polynomial'
 
 
 def _check_stack(images, times):
@@ -39,18 +46,24 @@ def _check_stack(images, times):
     return [images[i] for i in order], [float(times[i]) for i in order]
 
 
-def estimate_crf(images, times, method='polynomial', **options):
+def estimate_crf(images, times, method=None, **options):
     """CRF of the camera that took ``images`` (any order) with exposure ``times`` (seconds).
 
     Args:
         images: two or more RGB uint8/uint16 (H, W, 3) arrays of one static scene.
         times: exposure time of each image.
-        method: 'polynomial' (default) or 'debevec'.
-        options: passed to the estimator (see ``fit_polynomial_crf`` / ``debevec_crf``).
+        method: 'emor' (the DoRF prior, ``fit_emor_crf``), 'polynomial' or 'debevec';
+            default ``DEFAULT_ESTIMATOR`` for two images, ``DEFAULT_BRACKET_ESTIMATOR`` for more.
+        options: passed to the estimator (see ``fit_emor_crf``, ``fit_polynomial_crf``,
+            ``debevec_crf``).
     Returns:
         CRF with levels matching the images' bit depth, channels in the images' order.
     """
     images, times = _check_stack(list(images), list(times))
+    if method is None:
+        method = DEFAULT_ESTIMATOR if len(images) == 2 else DEFAULT_BRACKET_ESTIMATOR
+    if method == 'emor':
+        return fit_emor_crf(images, times, **options)
     if method == 'polynomial':
         return fit_polynomial_crf(images, times, **options)
     if method == 'debevec':
@@ -183,20 +196,305 @@ def fit_polynomial_crf(images, times, degree=3, prior_weight=0.1, prior_gamma=2.
 def estimate_exposure_ratio(dark, bright, crf):
     """t_bright / t_dark of a pair from its histogram correspondences under a known CRF.
 
-    The median over all usable correspondences and channels of exp(g(z_bright) - g(z_dark)),
-    with g interpolated at the continuous matched codes. Without a known CRF the ratio and the
-    response are not separable (Grossberg & Nayar's exponential ambiguity), so callers pass a
-    preset when they know neither.
+    The median over all usable correspondences (codes in [0.03, 0.95] of full scale) and
+    channels of exp(g(z_bright) - g(z_dark)), with g interpolated at the continuous matched
+    codes. Without a known CRF the ratio and the response are not separable (Grossberg &
+    Nayar's exponential ambiguity): ``estimate_pair_exposure`` fits both under a prior.
     """
-    levels = crf.levels
-    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
-    codes = np.arange(levels, dtype=np.float64)
-    logs = []
-    for c in range(3):
-        keep = (z_dark[:, c] >= 0.03 * levels) & (z_bright[:, c] <= 0.95 * levels)
-        g = crf.g[:, c]
-        logs.append(np.interp(z_bright[keep, c], codes, g) - np.interp(z_dark[keep, c], codes, g))
-    logs = np.concatenate(logs)
-    if logs.size == 0:
+    correspondences = pair_correspondences(dark, bright, 0.03, 0.95)
+    if sum(m.size for m, _ in correspondences) == 0:
         raise ValueError('cannot estimate the exposure ratio: no well-exposed correspondences')
-    return float(np.exp(np.median(logs)))
+    return float(2.0**np.median(_log2_ratios(correspondences, crf)))
+
+
+def _log2_ratios(correspondences, crf):
+    """log2 exposure ratio voted by every correspondence (all channels) under ``crf``."""
+    codes = np.arange(crf.levels, dtype=np.float64) / crf.max_code
+    return np.concatenate([np.interp(m_bright, codes, crf.g[:, c]) -
+                           np.interp(m_dark, codes, crf.g[:, c])
+                           for c, (m_dark, m_bright) in enumerate(correspondences)]) / np.log(2.0)
+
+
+# Prior strengths (code-domain error scale, normalised codes), chosen on synthetic pairs from
+# the DoRF *training* curves (benchmarks/eval_synthetic.py --curves train): one for the CRF at a
+# known ratio, a stronger one for locating the ratio along the exponential ambiguity.
+EMOR_PRIOR_WEIGHT = 0.01
+RATIO_PRIOR_WEIGHT = 0.03
+
+
+def _black_levels(black_max):
+    """The black levels searched: 0, 1/255, ..., ``black_max`` of full scale."""
+    if not 0.0 <= black_max < 0.5:
+        raise ValueError(f'black_max must lie in [0, 0.5), got {black_max}')
+    return np.arange(int(round(black_max * 255)) + 1) / 255.0
+
+
+def _solve_prior(prior, m_short, m_long, ratio, black, prior_weight, components, iterations=3):
+    """Coefficients (components,) of the prior's inverse response and the fit's cost.
+
+    Minimises mean_i r_i^2 + prior_weight^2 * c^T Sigma^-1 c, where r_i is the code-domain
+    error of correspondence i: (g(x_long) - R g(x_short)) / g'(x_long), the first-order
+    difference between the observed long code and F(R F^-1(short)). Measuring the error in
+    codes, where the noise is, makes the data term invariant under Grossberg & Nayar's
+    exponential ambiguity (g -> g^gamma, R -> R^gamma), so the prior over real cameras alone
+    decides along it. g' comes from the previous iterate (the prior mean first).
+    """
+    def lit(m):
+        return np.clip((m - black) / (1.0 - black), 0.0, 1.0)
+
+    mean_l, basis_l = prior.design(lit(m_long))
+    mean_s, basis_s = prior.design(lit(m_short))
+    slope_mean, slope_basis = prior.slope_design(lit(m_long))
+    basis_l, basis_s, slope_basis = (b[:, :components] for b in (basis_l, basis_s, slope_basis))
+    rows = basis_l - ratio[:, None] * basis_s
+    target = ratio * mean_s - mean_l
+    precision = prior.precision_of(components) * prior_weight**2
+    coef = np.zeros(components)
+    n = max(len(ratio), 1)
+    for _ in range(iterations):
+        slope = np.maximum(slope_mean + slope_basis @ coef, 0.05)
+        weighted = rows / slope[:, None]
+        lhs = weighted.T @ weighted / n + precision
+        coef = np.linalg.solve(lhs, weighted.T @ (target / slope) / n)
+    residual = (rows @ coef - target) / slope
+    return coef, float(np.mean(residual**2) + coef @ precision @ coef) if len(ratio) else 0.0
+
+
+def fit_emor_crf(images, times, components=5, prior_weight=EMOR_PRIOR_WEIGHT, low=0.02,
+                 high=0.97, black_max=0.1):
+    """Inverse response from the DoRF-trained prior (``crf_prior``), fitted per channel to the
+    histogram correspondences of every pair of exposures (Grossberg & Nayar, CVPR 2003: a
+    mean and a few principal components of real responses with a Gaussian prior on the
+    coefficients, here in the inverse form that makes the known-ratio fit linear).
+
+    A black level shared by the channels is searched on 0..``black_max`` of full scale as in
+    ``fit_polynomial_crf`` (film fog, lifted JPEG blacks).
+
+    Args:
+        images, times: stack sorted by time (see ``estimate_crf``), uint8 or uint16.
+        components: principal components used (<= 8).
+        prior_weight: strength of the coefficients' Gaussian prior (code-domain error scale).
+        low, high: usable normalised code range.
+        black_max: largest black level searched (0: none).
+    Returns:
+        CRF (levels of the images' bit depth), named 'emor'.
+    """
+    levels = np.iinfo(images[0].dtype).max + 1
+    correspondences = exposure_correspondences(images, times, low, high)
+    return _prior_crf(correspondences, levels, components, prior_weight, black_max)[0]
+
+
+def _prior_crf(correspondences, levels, components, prior_weight, black_max):
+    """(CRF, cost) of the prior fit with the best black level (see ``fit_emor_crf``)."""
+    prior = load_prior()
+    best = None
+    for black in _black_levels(black_max):
+        fits = [_solve_prior(prior, *corr, black, prior_weight, components)
+                for corr in correspondences]
+        cost = sum(c for _, c in fits)
+        if best is None or cost < best[0]:
+            best = (cost, black, [coef for coef, _ in fits])
+    cost, black, coefs = best
+    x = np.clip((np.arange(levels) / (levels - 1) - black) / (1.0 - black), 0.0, 1.0)
+    inverse = np.stack([prior.inverse(coef, x) for coef in coefs], axis=1)
+    return inverse_to_crf(inverse, black, name='emor'), cost
+
+
+# Ratios the joint estimate may return, in EV: a pair is never one exposure (ratio 1 would
+# make the IMFs identities) and 12 EV is beyond any bracket a camera takes.
+RATIO_RANGE_EV = (0.25, 12.0)
+DEFAULT_RATIO_EV = 4.0
+# Fewer usable correspondences (over the three channels) than this and a fit is not trusted.
+MIN_CORRESPONDENCES = 30
+FALLBACK_ORDER = ('joint-prior', 'joint-prior-wide', 'mean-brightness', 'default-4ev')
+
+
+class PairExposure(NamedTuple):
+    """What ``estimate_pair_exposure`` found: ``crf`` (CRF), ``ratio`` = t_bright / t_dark
+    (> 1), ``confidence`` (probability, under the fit, that the ratio is within 0.5 EV of the
+    estimate; 0 for the last fallbacks), ``std_ev`` (spread of that estimate in EV) and
+    ``method`` (the step of ``FALLBACK_ORDER`` that produced it, or 'known-crf')."""
+    crf: CRF
+    ratio: float
+    confidence: float
+    std_ev: float
+    method: str
+
+
+def pair_correspondences(dark, bright, low, high):
+    """Per channel (m_dark, m_bright): histogram code correspondences (normalised 0..1) kept
+    where both lie in [low, high] and the bright code is the larger."""
+    levels = np.iinfo(dark.dtype).max + 1
+    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
+    m_dark, m_bright = z_dark / (levels - 1), z_bright / (levels - 1)
+    out = []
+    for c in range(3):
+        keep = (m_dark[:, c] >= low) & (m_bright[:, c] <= high) & (m_bright[:, c] > m_dark[:, c])
+        out.append((m_dark[keep, c], m_bright[keep, c]))
+    return out
+
+
+def _clip_ratio_ev(ev):
+    return float(np.clip(ev, *RATIO_RANGE_EV))
+
+
+def _normal_mass(std_ev, half_width=0.5):
+    """P(|error| < half_width) for a zero-mean normal error of std ``std_ev`` (EV)."""
+    from math import erf, sqrt
+    return float(erf(half_width / (max(std_ev, 1e-9) * sqrt(2.0))))
+
+
+def joint_ratio_fit(correspondences, levels, components=5, prior_weight=RATIO_PRIOR_WEIGHT,
+                    black_max=0.1, step_ev=0.25):
+    """Ratio and inverse response of a pair at once, from the prior over real responses.
+
+    Grossberg & Nayar (PAMI 2003) show that a pair's correspondences alone fix the response
+    only up to g -> g^gamma with R -> R^gamma; the code-domain cost of ``_solve_prior`` is flat
+    along that family (up to what the few components can represent), so the prior decides.
+    The black level is chosen first at the nominal ratio of 4 EV (film fog and lifted blacks
+    otherwise read as a much smaller ratio); the cost (sum over channels) is then evaluated on
+    a grid of ``step_ev`` over ``RATIO_RANGE_EV`` and the best point refined by a bounded
+    scalar search within one step.
+    The spread comes from the grid's posterior exp(-cost / (2 prior_weight^2)). The response
+    is then fitted at that ratio as by ``fit_emor_crf`` (black level searched).
+
+    Returns (CRF, ratio, confidence, std_ev).
+    """
+    from scipy.optimize import minimize_scalar
+    prior = load_prior()
+
+    def cost(ev, black):
+        ratio = 2.0**ev
+        return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), black,
+                                prior_weight, components)[1]
+                   for m_dark, m_bright in correspondences)
+
+    black = min(_black_levels(black_max), key=lambda b: cost(DEFAULT_RATIO_EV, b))
+
+    grid = np.arange(RATIO_RANGE_EV[0], RATIO_RANGE_EV[1] + 1e-9, step_ev)
+    costs = np.array([cost(ev, black) for ev in grid])
+    best = int(np.argmin(costs))
+    refined = minimize_scalar(cost, args=(black,), bounds=(grid[max(best - 1, 0)],
+                                            grid[min(best + 1, grid.size - 1)]),
+                              method='bounded', options={'xatol': 0.01})
+    ev = _clip_ratio_ev(refined.x if refined.fun < costs[best] else grid[best])
+    weights = np.exp(-(costs - costs.min()) / (2.0 * prior_weight**2))
+    weights /= weights.sum()
+    std_ev = float(np.sqrt(weights @ (grid - ev)**2))
+    ratio = 2.0**ev
+    stack = [(m_dark, m_bright, np.full(m_dark.size, ratio))
+             for m_dark, m_bright in correspondences]
+    crf, _ = _prior_crf(stack, levels, components, EMOR_PRIOR_WEIGHT, black_max)
+    return crf, ratio, _normal_mass(std_ev), std_ev
+
+
+def mean_brightness_ratio(dark, bright, crf):
+    """Ratio of the pair's mean linear exposures under ``crf`` (clipping biases it low): the
+    fallback when the histograms give too few usable correspondences."""
+    channels = np.arange(3)
+    linear = [np.exp(crf.g[img.reshape(-1, 3), channels]).mean() for img in (dark, bright)]
+    return float(linear[1] / linear[0])
+
+
+def estimate_pair_exposure(dark, bright, crf=None, low=0.02, high=0.97, **options):
+    """Exposure ratio t_bright / t_dark (and the CRF) of a pair whose times are unknown.
+
+    With ``crf`` given (a CRF), the ratio is the median log ratio of the histogram
+    correspondences under it ('known-crf'). Otherwise the ratio and the response are fitted
+    together under the DoRF prior (``joint_ratio_fit``). Fallback order (``FALLBACK_ORDER``),
+    each step taken when the previous has fewer than ``MIN_CORRESPONDENCES`` usable
+    correspondences: 'joint-prior' on codes in [low, high]; 'joint-prior-wide' on codes in
+    [0.005, 0.995]; 'mean-brightness', the ratio of mean linear exposures under the prior mean
+    response (or ``crf``); 'default-4ev' (ratio 16, confidence 0) when even that shows no
+    difference between the frames. The ratio always lies in 2^RATIO_RANGE_EV, so it is > 1.
+
+    Args:
+        dark, bright: RGB uint8/uint16 (H, W, 3), the same scene, dark the shorter exposure.
+        crf: a known CRF, or None to estimate it.
+        options: ``joint_ratio_fit`` settings (components, prior_weight, black_max).
+    Returns:
+        PairExposure.
+    """
+    levels = np.iinfo(dark.dtype).max + 1
+    for method, (lo, hi) in (('joint-prior', (low, high)), ('joint-prior-wide', (0.005, 0.995))):
+        corr = pair_correspondences(dark, bright, lo, hi)
+        if sum(m.size for m, _ in corr) < MIN_CORRESPONDENCES:
+            continue
+        if crf is not None:
+            return _known_crf_ratio(corr, crf)
+        fitted, ratio, confidence, std_ev = joint_ratio_fit(corr, levels, **options)
+        return PairExposure(fitted, ratio, confidence, std_ev, method)
+    if crf is None:
+        prior = load_prior()
+        x = np.arange(levels) / (levels - 1)
+        mean = prior.inverse(np.zeros(0), x)
+        crf = inverse_to_crf(np.repeat(mean[:, None], 3, axis=1), name='emor')
+    ratio = mean_brightness_ratio(dark, bright, crf)
+    if np.isfinite(ratio) and ratio > 1.0:
+        return PairExposure(crf, 2.0**_clip_ratio_ev(np.log2(ratio)), 0.0, float('inf'),
+                            'mean-brightness')
+    return PairExposure(crf, 2.0**DEFAULT_RATIO_EV, 0.0, float('inf'), 'default-4ev')
+
+
+def _known_crf_ratio(correspondences, crf):
+    """PairExposure of the median log ratio of correspondences under a known CRF; the spread
+    is the robust (MAD) spread of the individual votes."""
+    logs = _log2_ratios(correspondences, crf)
+    ev = float(np.median(logs))
+    std_ev = 1.4826 * float(np.median(np.abs(logs - ev)))
+    return PairExposure(crf, 2.0**_clip_ratio_ev(ev), _normal_mass(std_ev), std_ev, 'known-crf')
+
+
+# Candidates of the bracket self-check, with their settings: OpenCV Debevec as the common
+# baseline is run with 400 samples and lambda 10.
+CALIBRATION_CANDIDATES = {'emor': {}, 'polynomial': {},
+                          'debevec': {'samples': 400, 'smoothness': 10.0}}
+
+
+def leave_one_out_psnr(images, times, method, **options):
+    """Mean PSNR (dB) of predicting every interior frame of a bracket from its neighbours.
+
+    Frame j (sorted by time, 0 < j < n - 1) is predicted as y0 from frames j - 1 and j + 1
+    at its own time, with the CRF estimated by ``method`` from every frame except j; the
+    prediction is rounded to the frames' codes. This is the self-check of
+    ``calibrate_bracket``; it needs three or more frames.
+    """
+    from expinterp_plugin.exposure.y0 import Y0Mapper
+    images, times = _check_stack(list(images), list(times))
+    if len(images) < 3:
+        raise ValueError('the leave-one-frame-out check needs three or more exposures')
+    peak = np.iinfo(images[0].dtype).max
+    scores = []
+    for j in range(1, len(images) - 1):
+        rest = [n for n in range(len(images)) if n != j]
+        crf = estimate_crf([images[n] for n in rest], [times[n] for n in rest], method, **options)
+        y0 = Y0Mapper(crf, times[j - 1], times[j + 1], times[j])(images[j - 1], images[j + 1])
+        error = (np.rint(y0.astype(np.float64) * peak) - images[j]) / peak
+        scores.append(10 * np.log10(1.0 / max(float(np.mean(error**2)), 1e-12)))
+    return float(np.mean(scores))
+
+
+def calibrate_bracket(images, times, methods=None):
+    """CRF of a whole bracket, by the estimator that predicts its frames best.
+
+    Every candidate of ``CALIBRATION_CANDIDATES`` (or of ``methods``; Debevec only for
+    8-bit) is scored by ``leave_one_out_psnr`` and the best is fitted on every frame. With
+    one method or two frames there is nothing to choose: that method (default:
+    ``DEFAULT_ESTIMATOR``) is fitted without the check.
+
+    Returns:
+        (CRF, method, {method: leave-one-out PSNR, empty without the check}).
+    """
+    images, times = _check_stack(list(images), list(times))
+    methods = list(methods or CALIBRATION_CANDIDATES)
+    if images[0].dtype != np.uint8 and 'debevec' in methods and len(methods) > 1:
+        methods.remove('debevec')
+    if len(methods) == 1 or len(images) < 3:
+        method = methods[0] if len(methods) == 1 else DEFAULT_ESTIMATOR
+        return (estimate_crf(images, times, method, **CALIBRATION_CANDIDATES.get(method, {})),
+                method, {})
+    scores = {m: leave_one_out_psnr(images, times, m, **CALIBRATION_CANDIDATES.get(m, {}))
+              for m in methods}
+    best = max(scores, key=scores.get)
+    return (estimate_crf(images, times, best, **CALIBRATION_CANDIDATES.get(best, {})), best,
+            scores)

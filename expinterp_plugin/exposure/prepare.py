@@ -28,10 +28,10 @@ from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_w
                                           interrupted_writes, read_image, temp_sibling_prefix,
                                           write_image)
 
-#: The file that marks a folder as written by ``prepare_triplets`` (JSON: tool, complete, src;
-#: pid while incomplete).
+#: The file that marks a folder as written by ``prepare_triplets`` or another data-set writer
+#: (``camera_sim``); JSON: tool, complete, src; pid while incomplete.
 MANIFEST_NAME = '.expinterp-prepare.json'
-_TOOL = 'expinterp prepare'
+PREPARE_TOOL = 'expinterp prepare'
 
 
 def find_brackets(src):
@@ -149,19 +149,19 @@ def plan_jobs(src, max_side=None, crop=None, step=None, crf='pair', ev=4.0, ev_t
     return jobs
 
 
-def read_manifest(folder):
+def read_manifest(folder, tool=PREPARE_TOOL):
     """The manifest dict of a folder written by ``prepare_triplets``; None when it has none."""
     try:
         manifest = json.loads((Path(folder) / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return None
-    return manifest if isinstance(manifest, dict) and manifest.get('tool') == _TOOL else None
+    return manifest if isinstance(manifest, dict) and manifest.get('tool') == tool else None
 
 
-def _write_manifest(folder, src, complete):
+def write_manifest(folder, src, complete, tool=PREPARE_TOOL):
     """Mark ``folder`` as this tool's; an incomplete one also names the process building it
     (a later run leaves a live run's folder alone)."""
-    manifest = {'tool': _TOOL, 'complete': complete, 'src': str(Path(src).resolve())}
+    manifest = {'tool': tool, 'complete': complete, 'src': str(Path(src).resolve())}
     if not complete:
         manifest['pid'] = os.getpid()
     atomic_write_bytes(Path(folder) / MANIFEST_NAME, json.dumps(manifest).encode())
@@ -177,7 +177,7 @@ def _process_alive(pid):
     return True
 
 
-def remove_interrupted_runs(dst):
+def remove_interrupted_runs(dst, tool=PREPARE_TOOL):
     """Delete what killed runs for ``dst`` left beside it: temporary sibling folders that are
     provably ``prepare_triplets``' (a manifest inside, its process gone) or still empty. Where
     ``dst`` itself is missing (killed between the two renames of a non-atomic swap), a complete
@@ -189,7 +189,7 @@ def remove_interrupted_runs(dst):
     for path in dst.parent.glob(f'{glob.escape(temp_sibling_prefix(dst))}*'):
         if not path.is_dir() or path.is_symlink():
             continue
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, tool)
         if manifest is None:
             # Killed before its manifest was in place: empty, or holding that write's part file.
             if set(path.iterdir()) <= set(interrupted_writes(path / MANIFEST_NAME)):
@@ -197,7 +197,7 @@ def remove_interrupted_runs(dst):
         elif manifest.get('complete') or not _process_alive(manifest.get('pid')):
             ours.append(path)
     if not dst.exists():
-        complete = [p for p in ours if (read_manifest(p) or {}).get('complete')]
+        complete = [p for p in ours if (read_manifest(p, tool) or {}).get('complete')]
         if complete:
             restored = max(complete, key=lambda p: p.stat().st_mtime)
             os.replace(restored, dst)
@@ -207,7 +207,7 @@ def remove_interrupted_runs(dst):
     return ours
 
 
-def check_destination(src, dst, overwrite):
+def check_destination(src, dst, overwrite, tool=PREPARE_TOOL):
     """Refuse a ``dst`` that ``prepare_triplets`` must not write or replace: a file, a folder
     equal to / containing / inside ``src``, a non-empty folder without ``overwrite``, or (with
     it) a non-empty folder that lacks the manifest of a completed earlier run."""
@@ -225,11 +225,21 @@ def check_destination(src, dst, overwrite):
         return
     if not overwrite:
         raise ImageError(f'{dst}: exists and is not empty (use --overwrite)')
-    manifest = read_manifest(dst)
+    manifest = read_manifest(dst, tool)
     if manifest is None or not manifest.get('complete'):
-        raise ImageError(f'{dst}: not written by expinterp prepare (no {MANIFEST_NAME}); '
+        raise ImageError(f'{dst}: not written by {tool} (no {MANIFEST_NAME}); '
                          '--overwrite replaces only its own output folders: remove it yourself '
                          'or choose another')
+
+
+def run_jobs(worker, jobs, workers=1, progress=None):
+    """[worker(job) for job in jobs], in a pool of ``workers`` processes when more than one
+    (results in job order); ``progress`` wraps the iteration (called as progress(it, total=N))."""
+    wrap = progress or (lambda it, **_: it)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(wrap(pool.map(worker, jobs), total=len(jobs)))
+    return [worker(job) for job in wrap(jobs, total=len(jobs))]
 
 
 def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', ev=4.0,
@@ -251,20 +261,15 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     if not jobs:
         raise ImageError(f'{src}: no {ev} EV triplets with a geometric-mean middle frame')
     with atomic_directory(dst) as tmp:
-        _write_manifest(tmp, src, complete=False)
+        write_manifest(tmp, src, complete=False)
         for job in jobs:
             job['dst'] = str(tmp)
-        wrap = progress or (lambda it, **_: it)
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(wrap(pool.map(_prepare_triplet, jobs), total=len(jobs)))
-        else:
-            results = [_prepare_triplet(job) for job in wrap(jobs, total=len(jobs))]
+        results = run_jobs(_prepare_triplet, jobs, workers, progress)
         lines = [line for result in results for line in result]
         header = '# NAME t_low t_mid t_high (seconds)\n'
         atomic_write_bytes(tmp / 'exposures.txt', (header + '\n'.join(lines) + '\n').encode())
         if lmdb_writer is not None:
             lmdb_writer(tmp, [line.split()[0] for line in lines])
-        _write_manifest(tmp, src, complete=True)
+        write_manifest(tmp, src, complete=True)
     return {'root': str(dst), 'triplets': len(jobs), 'samples': len(lines),
             'scenes': sorted({j['name'] for j in jobs}), 'lmdb': lmdb_writer is not None}

@@ -140,6 +140,10 @@ def check_pair(dark, bright, dark_name='dark', bright_name='bright'):
                          f'(mean {bright.mean():.1f}): inputs swapped?')
 
 
+#: The library's default CRF spec: estimated from the pair itself (``DEFAULT_ESTIMATOR``).
+DEFAULT_PAIR_CRF = 'pair'
+
+
 def is_pair_spec(crf):
     """True for the CRF specs estimated from the pair itself: 'pair' and 'pair:ESTIMATOR'."""
     return isinstance(crf, str) and (crf == 'pair' or crf.startswith('pair:'))
@@ -148,13 +152,14 @@ def is_pair_spec(crf):
 def resolve_pair_crf(crf, dark, bright, t_dark, t_bright):
     """A CRF spec -> CRF for this pair's bit depth.
 
-    Specs: 'pair' or 'pair:ESTIMATOR' (estimate from these two images; 'pair:debevec' for the
-    Debevec-Malik baseline), a preset name, a file path, a table or a CRF.
+    Specs: 'pair' or 'pair:ESTIMATOR' (estimate from these two images with the default 'emor'
+    estimator, or 'pair:polynomial', 'pair:debevec'), a preset name, 'dorf:INDEX',
+    'emor:C1,...', a file path, a table or a CRF.
     """
     from expinterp_plugin.exposure.crf import resolve_crf
-    from expinterp_plugin.exposure.estimate import estimate_crf
+    from expinterp_plugin.exposure.estimate import DEFAULT_ESTIMATOR, estimate_crf
     if is_pair_spec(crf):
-        method = crf.partition(':')[2] or 'polynomial'
+        method = crf.partition(':')[2] or DEFAULT_ESTIMATOR
         return estimate_crf([dark, bright], [t_dark, t_bright], method=method)
     resolved = resolve_crf(crf, levels=np.iinfo(dark.dtype).max + 1)
     if resolved.levels != np.iinfo(dark.dtype).max + 1:
