@@ -438,14 +438,21 @@ def for_each_pair(args, pairs, work):
     return records, failures
 
 
-def add_lmdb_arguments(parser):
-    """--lmdb and --lmdb-codec of the commands that write a triplet data set."""
+def add_dataset_output_arguments(parser, command):
+    """--lmdb, --lmdb-codec, --workers, --overwrite and --json of the commands that write a
+    triplet data set (``command``: the name its --overwrite help refers to)."""
     parser.add_argument('--lmdb', action='store_true',
                         help="also write {low,mid,high}.lmdb with BasicSR's LMDB utilities")
     parser.add_argument('--lmdb-codec', choices=('png', 'ppm'), default='png',
                         help="--lmdb values: 'png' (BasicSR's own format) or 'ppm' "
                         '(uncompressed, 2-3x larger, decoded ~20x faster: whole-frame random '
                         'crops at several hundred per second per worker)')
+    parser.add_argument('--workers', type=positive_int, default=1, help='parallel processes')
+    parser.add_argument('--overwrite', action='store_true',
+                        help=f'replace a DST written by an earlier expinterp {command} (marked by '
+                        'its .expinterp-prepare.json; any other non-empty folder is refused); '
+                        'the new dataset is built beside it and swapped in whole')
+    parser.add_argument('--json', action='store_true', help='print a JSON summary')
 
 
 def _basicsr_lmdb_writer(root, keys):

@@ -1,5 +1,5 @@
 """`expinterp prepare`: bracketed sequences -> the triplet layout (optionally LMDB)."""
-from expinterp_plugin.commands._common import (add_lmdb_arguments, describe, fail, lmdb_writer,
+from expinterp_plugin.commands._common import (add_dataset_output_arguments, describe, fail, lmdb_writer,
                                                non_negative_float, positive_float, positive_int,
                                                print_json, progress, user_error_types)
 
@@ -14,7 +14,6 @@ def add_arguments(parser):
     parser.add_argument('dst', help='output root: must not exist or be empty, or (with '
                         '--overwrite) be an earlier output of expinterp prepare; never SRC, '
                         'inside it or around it')
-    add_lmdb_arguments(parser)
     parser.add_argument('--crop', type=positive_int,
                         help='cut sub-images of this size (keys NAME_sNNN)')
     parser.add_argument('--step', type=positive_int,
@@ -30,12 +29,7 @@ def add_arguments(parser):
                         help='tolerance on --ev (stops)')
     parser.add_argument('--mid-tol', type=non_negative_float, default=0.2,
                         help='max distance of the middle frame from the geometric mean (stops)')
-    parser.add_argument('--workers', type=positive_int, default=1, help='parallel processes')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace a DST written by an earlier expinterp prepare (marked by '
-                        'its .expinterp-prepare.json; any other non-empty folder is refused); '
-                        'the new dataset is built beside it and swapped in whole')
-    parser.add_argument('--json', action='store_true', help='print a JSON summary')
+    add_dataset_output_arguments(parser, 'prepare')
 
 
 def run(args):

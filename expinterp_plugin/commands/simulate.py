@@ -2,7 +2,7 @@
 noise x JPEG) in the triplet layout, for training and validating a refiner."""
 import sys
 
-from expinterp_plugin.commands._common import (add_lmdb_arguments, describe, fail, lmdb_writer,
+from expinterp_plugin.commands._common import (add_dataset_output_arguments, describe, fail, lmdb_writer,
                                                non_negative_float, non_negative_int,
                                                number_at_least, positive_float, positive_int,
                                                print_json, progress, user_error_types)
@@ -46,13 +46,7 @@ def add_arguments(parser):
     parser.add_argument('--shift-prob', type=non_negative_float, default=DEFAULT_SHIFT_PROB,
                         help='probability of sub-pixel misalignment (default %(default)s)')
     parser.add_argument('--no-noise', action='store_true', help='noise-free renders')
-    add_lmdb_arguments(parser)
-    parser.add_argument('--workers', type=positive_int, default=1, help='parallel processes')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace a DST written by an earlier expinterp simulate (marked by '
-                        'its .expinterp-prepare.json; any other non-empty folder is refused); '
-                        'the new dataset is built beside it and swapped in whole')
-    parser.add_argument('--json', action='store_true', help='print a JSON summary')
+    add_dataset_output_arguments(parser, 'simulate')
 
 
 def run(args):
