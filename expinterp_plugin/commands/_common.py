@@ -80,9 +80,10 @@ def describe(err):
 
 
 def describe_for(err, *paths):
-    """``describe(err)``, prefixed with the input ``paths`` when it names none of them."""
+    """``describe(err)``, prefixed with the input ``paths`` when it names none of them; a
+    missing file (a CRF, a DoRF table, a list file) is named by its own error instead."""
     message = describe(err)
-    if any(str(p) in message for p in paths):
+    if isinstance(err, FileNotFoundError) or any(str(p) in message for p in paths):
         return message
     return f'{" + ".join(map(str, paths))}: {message}'
 
