@@ -115,14 +115,15 @@ def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, mo
     assert rows['MEFB U2Fusion']['mef_ssim'] == pytest.approx(0.7)
     under, over = good
     pair_only = mef_ssim([under, over], mertens_fuse([over, under]))
-    assert result['pairs'][0]['mef_ssim']['pair-only'] == pair_only
+    # MEF-SSIM recomputed in another call: threaded sums differ by ~1e-10 under load
+    assert result['pairs'][0]['mef_ssim']['pair-only'] == pytest.approx(pair_only, rel=1e-9)
     assert rows['ours: y0 (pairs where the estimate works)']['pairs'] == 1
     black_pair_only = result['pairs'][1]['mef_ssim']['pair-only']
     assert rows['ours: y0, failures as pair-only']['mef_ssim'] == pytest.approx(
         (result['pairs'][0]['mef_ssim']['y0'] + black_pair_only) / 2)
     # the stored sample equals our pair-only fusion: same score, same order reversal
     good_record = result['pairs'][0]
-    assert good_record['stored_mef_ssim']['FMMEF'] == pair_only
+    assert good_record['stored_mef_ssim']['FMMEF'] == pytest.approx(pair_only, rel=1e-9)
     assert good_record['stored_order']['FMMEF'] == good_record['order']['pair-only']
     assert result['pairs'][1]['order'] is None
     assert sorted(p.name for p in (tmp_path / 'out' / 'figures').iterdir()) == \

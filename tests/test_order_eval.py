@@ -36,7 +36,8 @@ def test_order_columns_are_the_reversal_of_each_fusion(triplets):
     # without order the result is what it was
     plain = evaluate(root, 'geomean', crf='srgb', fusion=True)
     assert 'order_reversal' not in plain['mean'] and 'order_reversal' not in plain['triplets'][0]
-    assert plain['triplets'][0]['mef_ssim'] == row['mef_ssim']
+    # MEF-SSIM recomputed in another run: threaded sums differ by ~1e-10 under load
+    assert plain['triplets'][0]['mef_ssim'] == pytest.approx(row['mef_ssim'], rel=1e-9)
 
 
 def test_cli_order_flag(triplets, capsys):
