@@ -51,7 +51,7 @@ def render(radiance, irradiance, brightness, index, t, rng):
     """8-bit RGB frame of DoRF camera ``index`` at exposure ``t`` (noise, clip, curve, round)."""
     v = radiance * t
     v = v + rng.standard_normal(v.shape) * np.sqrt(SHOT * np.clip(v, 0, 1) + READ**2)
-    codes = crf_prior.dorf_forward(irradiance, brightness, index, v) * 255.0
+    codes = crf_prior.dorf_forward(v, irradiance[index], brightness[index]) * 255.0
     return np.clip(np.rint(codes), 0, 255).astype(np.uint8)
 
 

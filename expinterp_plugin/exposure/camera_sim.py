@@ -37,7 +37,7 @@ import numpy as np
 from expinterp_plugin.exposure import crf_prior
 from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.crf import CRF, save_crf, strictly_increasing
-from expinterp_plugin.exposure.crf_prior import dorf_split
+from expinterp_plugin.exposure.crf_prior import dorf_forward, dorf_split
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
                                           write_image)
 from expinterp_plugin.exposure.prepare import (check_destination, remove_interrupted_runs,
@@ -64,11 +64,6 @@ def load_dorf(path):
     non-decreasing (a few curves dip by rounding)."""
     irradiance, brightness = crf_prior.load_dorf(path, curves=None)
     return irradiance, np.maximum.accumulate(brightness, axis=1)
-
-
-def apply_response(x, irradiance, brightness):
-    """F(x): signal x (any shape, fraction of full well, clipped to [0, 1]) -> float64 [0, 1]."""
-    return np.interp(np.clip(x, 0.0, 1.0), irradiance, brightness)
 
 
 def response_crf(irradiance, brightness, levels=256):
@@ -311,7 +306,7 @@ def render_frames(scene, camera, dorf, rng, noise=True):
         dy, dx = camera.shifts[2 * n:2 * n + 2]
         shifted = shift_image(scene, dy, dx) if (dy or dx) else scene
         signal = sensor_signal(shifted * t, camera.iso_gain, rng, noise)
-        codes = np.rint(255.0 * apply_response(signal, irradiance, brightness)).astype(np.uint8)
+        codes = np.rint(255.0 * dorf_forward(signal, irradiance, brightness)).astype(np.uint8)
         frames.append(jpeg_roundtrip(codes, camera.jpeg_quality) if camera.jpeg_quality else codes)
     return tuple(frames)
 

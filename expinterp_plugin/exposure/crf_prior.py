@@ -221,7 +221,8 @@ def curve_crf(irradiance, brightness, index, levels=256):
     return inverse_to_crf(np.repeat(inverse[:, None], 3, axis=1), name=f'dorf:{index}')
 
 
-def dorf_forward(irradiance, brightness, index, exposure):
-    """Brightness 0..1 of DoRF curve ``index`` at normalised ``exposure`` (clipped at 1): the
-    camera used to render synthetic pairs."""
-    return np.interp(np.clip(exposure, 0.0, 1.0), irradiance[index], brightness[index])
+def dorf_forward(exposure, irradiance, brightness):
+    """Brightness 0..1 (float64) of one DoRF curve (its ``irradiance``/``brightness`` rows) at
+    normalised ``exposure`` (any shape, clipped to [0, 1]): the camera that renders simulated
+    frames and synthetic pairs."""
+    return np.interp(np.clip(exposure, 0.0, 1.0), irradiance, brightness)
