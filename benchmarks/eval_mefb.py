@@ -73,6 +73,7 @@ def main():
     checked = [r for r in rows if 'ev_span' in r]
     errors = np.array([r['ev'] - r['ev_span'] for r in checked])
     exif = [r for r in rows if 'exif_ev' in r]
+    exif_errors = np.array([r['ev'] - r['exif_ev'] for r in exif])
     print(json.dumps({
         'pairs': len(rows) + len(failures), 'produced_y0_and_fused': len(rows),
         'failures': failures, 'methods': dict(Counter(r['method'] for r in rows)),
@@ -86,6 +87,11 @@ def main():
                           'median_abs_error_ev': round(float(np.median(np.abs(errors))), 3),
                           'per_scene': [{'scene': r['scene'], 'ev_span': r['ev_span'],
                                          'estimated_ev': r['ev']} for r in checked]},
+        'exif_error_ev': {'pairs': len(exif),
+                          'median_abs': round(float(np.median(np.abs(exif_errors))), 3),
+                          'p90_abs': round(float(np.percentile(np.abs(exif_errors), 90)), 3),
+                          'signed_median': round(float(np.median(exif_errors)), 3)}
+        if exif else None,
         'exif_scenes': [{'scene': r['scene'], 'exif_ev': round(r['exif_ev'], 3),
                          'estimated_ev': round(r['ev'], 3)} for r in exif],
         'seconds': round(time.perf_counter() - start, 1)}, indent=2))

@@ -8,7 +8,9 @@ the project's methods *without exposure times* (MEFB has none):
 - ``y0``: Mertens of (over, y0, under), ``expinterp fuse --imf-only`` without times: the
   ``Pair``'s estimated-times path (``pair.estimated_times``, then the pair CRF and the y0
   mapper); a pair whose estimate fails is counted, listed, and scored as pair-only in the
-  "failures as pair-only" mean.
+  "failures as pair-only" mean;
+- ``refiner`` (with ``--model CKPT``): Mertens of (over, y0 + a trained network, under), the
+  same estimated-times path, ``expinterp fuse --model CKPT``.
 
 Scores: MEF-SSIM by MEFB's protocol (``expinterp_plugin.mefb.mefb_mef_ssim``) against the two
 inputs, beside MEFB's 21 stored methods (``evaluationMetrics.mat``); and the brightness-order
@@ -17,6 +19,7 @@ same estimated ratio and CRF (n/a where the estimate fails), for ours and for th
 images of ``fused_sample/``.
 
 Usage: python benchmarks/mefb.py [MEFB_DIR] [--out DIR] [--limit N] [--figures sample|all|none]
+       [--model CKPT [--opt OPTIONS.yml]]
 JSON on stdout; DIR/mefb.md (tables), DIR/mefb.json, DIR/figures/mefb_NAME.png.
 """
 import argparse
@@ -49,12 +52,13 @@ def times_unknown_pair(files):
                 names=(str(files.under), str(files.over)))
 
 
-def fuse_ours(pair):
+def fuse_ours(pair, interpolator=None):
     """{method: fused uint8 RGB}, the y0 frame (or None) and the failure message (or None) of
     one uint8 RGB ``Pair`` without times: y0 as ``expinterp fuse --imf-only`` finds it for
     files without times, through the pair's estimated-times path (t_dark = 1, the ratio fitted
-    with the response under the DoRF prior, then the CRF from the pair). A ValueError on the
-    way leaves the y0 fusion out."""
+    with the response under the DoRF prior, then the CRF from the pair), and with an
+    ``Interpolator`` its refined frame ('refiner'). A ValueError on the way leaves the y0 (and
+    refiner) fusions out."""
     fused = {'pair-only': fuse_pair(pair).fused,
              'virtual2018': mertens_fuse([pair.bright, to_dtype(
                  virtual2018_image(pair.dark, pair.bright), np.uint8), pair.dark])}
@@ -63,15 +67,17 @@ def fuse_ours(pair):
     except ValueError as err:
         return fused, None, str(err)
     fused['y0'] = with_y0.fused
+    if interpolator is not None:
+        fused['refiner'] = fuse_pair(pair, interpolator.interpolate_pair).fused
     return fused, with_y0.middle, None
 
 
-def score_pair(pair, stored_paths, figure_dir=None):
+def score_pair(pair, stored_paths, figure_dir=None, interpolator=None):
     """One pair's record: MEF-SSIM and order reversal of ours and of its stored fused images."""
     started = time.perf_counter()
     ours = times_unknown_pair(pair)
     under, over = ours.dark, ours.bright
-    fused, y0, failure = fuse_ours(ours)
+    fused, y0, failure = fuse_ours(ours, interpolator)
     stored = {method: read_image(path) for method, path in stored_paths.items()}
     stored = {m: img for m, img in stored.items() if img.shape == under.shape}
     record = {'name': pair.name, 'size': [under.shape[1], under.shape[0]], 'failure': failure,
@@ -108,6 +114,7 @@ def mean(values):
 
 def summarise(records, stored_scores, names):
     """Tables of the run: MEF-SSIM means of ours and MEFB's, order reversal means."""
+    ours = [m for m in OURS + ('refiner',) if any(m in r['mef_ssim'] for r in records)]
     index = [names.index(r['name']) for r in records]
     failed = [r['name'] for r in records if r['failure']]
     rows = [{'method': f'MEFB {m}', 'mef_ssim': float(np.mean(stored_scores[m][index])),
@@ -121,13 +128,16 @@ def summarise(records, stored_scores, names):
     rows.append({'method': 'ours: y0, failures as pair-only', 'pairs': len(records),
                  'mef_ssim': mean(r['mef_ssim'].get('y0', r['mef_ssim']['pair-only'])
                                   for r in records)})
+    if 'refiner' in ours:
+        rows.append({'method': 'ours: y0 + refiner (pairs where the estimate works)',
+                     'pairs': len(ok), 'mef_ssim': mean(r['mef_ssim']['refiner'] for r in ok)})
     rows.sort(key=lambda row: -row['mef_ssim'])
     order = {m: {'pairs': len(ok),
                  'fraction': mean(r['order'][m]['fraction'] for r in ok),
                  'weighted': mean(r['order'][m]['weighted'] for r in ok),
                  'pairs_with_reversal_above_1pct': sum(r['order'][m]['fraction'] > 0.01
                                                        for r in ok)}
-             for m in OURS}
+             for m in ours}
     sample = [r for r in records if r['stored_mef_ssim']]
     stored_checks = [abs(r['stored_mef_ssim'][m] - stored_scores[m][names.index(r['name'])])
                      for r in sample for m in r['stored_mef_ssim']]
@@ -189,8 +199,9 @@ def markdown(summary):
     return '\n'.join(lines) + '\n'
 
 
-def run(data, out, limit=None, figures='sample', progress=True):
-    """Score MEFB under ``data``; write tables and figures under ``out``; return the result."""
+def run(data, out, limit=None, figures='sample', progress=True, interpolator=None):
+    """Score MEFB under ``data`` (with ``interpolator``, a trained ``Interpolator``, its
+    'refiner' fusion too); write tables and figures under ``out``; return the result."""
     names = mefb.pair_names(data)
     pairs = mefb.read_pairs(data)[:limit]
     stored_scores = mefb.stored_scores(data)
@@ -202,7 +213,8 @@ def run(data, out, limit=None, figures='sample', progress=True):
     for i, pair in enumerate(pairs):
         stored_paths = {m: p for (scene, m), p in samples.items() if scene == pair.name}
         draw = figures == 'all' or (figures == 'sample' and stored_paths)
-        records.append(score_pair(pair, stored_paths, figure_dir if draw else None))
+        records.append(score_pair(pair, stored_paths, figure_dir if draw else None,
+                                  interpolator))
         if progress:
             print(f'\r{i + 1}/{len(pairs)} {pair.name:<24}', end='', file=sys.stderr, flush=True)
     if progress:
@@ -223,8 +235,14 @@ def main(argv=None):
     parser.add_argument('--limit', type=int, help='only the first N pairs (score order)')
     parser.add_argument('--figures', choices=('sample', 'all', 'none'), default='sample',
                         help='side-by-side figures for the fused_sample scenes, all, or none')
+    parser.add_argument('--model', help='a trained checkpoint: adds the refiner fusion')
+    parser.add_argument('--opt', help='its option file (default: found beside the checkpoint)')
     args = parser.parse_args(argv)
-    result = run(args.data, args.out, args.limit, args.figures)
+    interpolator = None
+    if args.model:
+        from expinterp_plugin.inference import load_interpolator
+        interpolator = load_interpolator(args.model, args.opt)
+    result = run(args.data, args.out, args.limit, args.figures, interpolator=interpolator)
     print(json.dumps(result['summary'], indent=1))
     return 0
 

@@ -105,6 +105,8 @@ def training_options(data, iters):
     if iters:
         opt['train']['total_iter'] = iters
         opt['train']['scheduler']['milestones'] = [int(iters * 0.64), int(iters * 0.88)]
+        # about 16 validation points whatever the length, so the curve costs the same share
+        opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = max(250, iters // 16)
     return opt
 
 

@@ -56,14 +56,17 @@ class ExposureTimes:
     estimate: PairExposure = None
 
     def estimate_record(self):
-        """The ratio estimate as JSON fields {'ratio', 'ev', 'confidence', 'std_ev' (None when
-        unknown), 'method' (the fallback step)}; None for recorded times."""
+        """The ratio estimate as JSON fields {'ratio', 'ev', 'confidence', 'std_ev',
+        'data_std_ev' (the spread the images alone leave; both None when unknown), 'method'
+        (the fallback step)}; None for recorded times."""
         found = self.estimate
         if found is None:
             return None
         return {'ratio': round(found.ratio, 4), 'ev': round(math.log2(found.ratio), 3),
                 'confidence': round(found.confidence, 3),
                 'std_ev': round(found.std_ev, 3) if math.isfinite(found.std_ev) else None,
+                'data_std_ev': (round(found.data_std_ev, 3) if math.isfinite(found.data_std_ev)
+                                else None),
                 'method': found.method}
 
 

@@ -93,9 +93,12 @@ def test_y0_estimates_the_exposure_ratio_without_times(pair, tmp_path):
     estimate = summary['ratio_estimate']
     assert estimate['method'] == 'joint-prior' and 0 <= estimate['confidence'] <= 1
     assert estimate['ratio'] == pytest.approx(summary['t_bright'], rel=1e-3)
+    # The spacing prior narrows what the images alone leave open.
+    assert 0 < estimate['std_ev'] < estimate['data_std_ev']
     # 4 EV apart, fitted jointly with the response under the DoRF prior (the sRGB camera is
-    # not a DoRF curve): measured 3.26 EV. The exponential ambiguity leaves the IMF to the
-    # target nearly unchanged, so y0 stays close to the one with the true times.
+    # not a DoRF curve): measured 3.79 EV (3.25 from the images alone). The exponential
+    # ambiguity leaves the IMF to the target nearly unchanged, so y0 stays close to the one
+    # with the true times.
     assert abs(estimate['ev'] - 4.0) < 1.0
     with_times = read_image(tmp_path / 'y0.png')
     y0_json(pair, tmp_path, '--times', T_DARK, T_BRIGHT)

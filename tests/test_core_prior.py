@@ -34,13 +34,14 @@ def render(crf, radiance, t, rng, noise=0.002):
     return np.clip(np.rint(np.interp(v, inverse, CODES)), 0, 255).astype(np.uint8)
 
 
-def render_triplet(crf, seed):
-    """(dark, mid, bright), (t_dark, t_mid, t_bright): 4 EV, the median scene point at code 118
-    in the middle frame."""
+def render_triplet(crf, seed, spacing_ev=4.0):
+    """(dark, mid, bright), (t_dark, t_mid, t_bright): ``spacing_ev`` apart, the median scene
+    point at code 118 in the middle frame."""
     radiance = synth.render_scene(seed, (160, 120)).astype(np.float64)
     rng = np.random.default_rng(seed)
     t_mid = np.exp(crf.g[118, 0] - crf.g[-1, 0]) / np.median(radiance)
-    times = (t_mid / 4, t_mid, t_mid * 4)
+    half = 2.0**(spacing_ev / 2)
+    times = (t_mid / half, t_mid, t_mid * half)
     return [render(crf, radiance, t, rng) for t in times], times
 
 
@@ -134,6 +135,25 @@ def test_held_out_dorf_camera_is_recovered_with_and_without_times(index):
     assert psnr(Y0Mapper(estimate, t_dark, t_bright)(dark, bright), mid) > 34
     found = estimate_pair_exposure(dark, bright)
     assert abs(np.log2(found.ratio) - 4.0) < 0.6
+
+
+@pytest.mark.parametrize('spacing_ev', [2.0, 6.0])
+def test_the_spacing_prior_pulls_towards_its_mean_and_leaves_y0_alone(spacing_ev):
+    (dark, mid, bright), _ = render_triplet(resolve_crf(PRIOR_CAMERA), 0, spacing_ev)
+    alone = estimate_pair_exposure(dark, bright, ratio_prior=None)
+    flat = estimate_pair_exposure(dark, bright, ratio_prior=(4.0, 1e3))
+    pulled = estimate_pair_exposure(dark, bright, ratio_prior=(4.0, 0.5))
+    ev_alone, ev_pulled = np.log2(alone.ratio), np.log2(pulled.ratio)
+    # Measured: response prior alone 2.61 / 6.63 EV (true 2 / 6); with the spacing prior 3.74 / 4.26.
+    assert abs(np.log2(flat.ratio) - ev_alone) < 0.05
+    assert min(ev_alone, 4.0) - 0.05 < ev_pulled < max(ev_alone, 4.0) + 0.05
+    assert abs(ev_pulled - 4.0) < abs(ev_alone - 4.0)
+    assert pulled.std_ev < pulled.data_std_ev == alone.data_std_ev
+    # The response moves along the exponential ambiguity with the reported ratio, so the
+    # interpolated frame does not depend on the spacing prior.
+    y0 = [Y0Mapper(f.crf, 1.0, f.ratio)(dark, bright) for f in (alone, pulled)]
+    np.testing.assert_allclose(y0[1], y0[0], atol=1e-5)
+    assert psnr(y0[0], mid) > 33
 
 
 @settings(max_examples=25, deadline=None)

@@ -130,3 +130,19 @@ def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, mo
         ['mefb_Black.png', 'mefb_Good.png']
     text = (tmp_path / 'out' / 'mefb.md').read_text()
     assert 'ratio-estimate failures: 1 (Black)' in text and '| Good |' in text
+
+
+def test_benchmark_adds_the_refiner_fusion_of_a_model(tmp_path, benchmark):
+    fake_mefb(tmp_path / 'm', {'Good': synthetic_pair(1)})
+
+    class Unrefined:
+        """A network that adds nothing: its middle frame is y0 itself."""
+        interpolate_pair = staticmethod(benchmark.Pair.model_driven)
+    result = benchmark.run(tmp_path / 'm', tmp_path / 'out', figures='none', progress=False,
+                           interpolator=Unrefined())
+    record, summary = result['pairs'][0], result['summary']
+    assert record['mef_ssim']['refiner'] == pytest.approx(record['mef_ssim']['y0'], rel=1e-9)
+    assert record['order']['refiner'] == record['order']['y0']
+    rows = {r['method']: r for r in summary['mef_ssim_table']}
+    assert rows['ours: y0 + refiner (pairs where the estimate works)']['pairs'] == 1
+    assert set(summary['order_ours']) == {'pair-only', 'virtual2018', 'y0', 'refiner'}

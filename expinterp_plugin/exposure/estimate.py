@@ -304,6 +304,10 @@ def _prior_crf(correspondences, levels, components, prior_weight, black_max):
 # make the IMFs identities) and 12 EV is beyond any bracket a camera takes.
 RATIO_RANGE_EV = (0.25, 12.0)
 DEFAULT_RATIO_EV = 4.0
+# Prior (mean, std) over a pair's spacing in EV when its times are unknown: the method's
+# operating point, pairs about 4 EV apart (auto-exposure bracketing at -2/+2 EV), 3-5 EV within
+# two standard deviations; taken from that specification, not fitted (README: sensitivity).
+RATIO_PRIOR_EV = (DEFAULT_RATIO_EV, 0.5)
 # Fewer usable correspondences (over the three channels) than this and a fit is not trusted.
 MIN_CORRESPONDENCES = 30
 FALLBACK_ORDER = ('joint-prior', 'joint-prior-wide', 'mean-brightness', 'default-4ev')
@@ -312,12 +316,15 @@ FALLBACK_ORDER = ('joint-prior', 'joint-prior-wide', 'mean-brightness', 'default
 class PairExposure(NamedTuple):
     """What ``estimate_pair_exposure`` found: ``crf`` (CRF), ``ratio`` = t_bright / t_dark
     (> 1), ``confidence`` (probability, under the fit, that the ratio is within 0.5 EV of the
-    estimate; 0 for the last fallbacks), ``std_ev`` (spread of that estimate in EV) and
-    ``method`` (the step of ``FALLBACK_ORDER`` that produced it, or 'known-crf')."""
+    estimate; 0 for the last fallbacks), ``std_ev`` (spread of that estimate in EV),
+    ``data_std_ev`` (the spread the pair alone leaves, without the ratio prior: how much of the
+    estimate the images decided) and ``method`` (the step of ``FALLBACK_ORDER`` that produced
+    it, or 'known-crf')."""
     crf: CRF
     ratio: float
     confidence: float
     std_ev: float
+    data_std_ev: float
     method: str
 
 
@@ -345,47 +352,73 @@ def _normal_mass(std_ev, half_width=0.5):
 
 
 def joint_ratio_fit(correspondences, levels, components=5, prior_weight=RATIO_PRIOR_WEIGHT,
-                    black_max=0.1, step_ev=0.25):
-    """Ratio and inverse response of a pair at once, from the prior over real responses.
+                    black_max=0.1, step_ev=0.25, ratio_prior=RATIO_PRIOR_EV):
+    """Ratio and inverse response of a pair at once, from priors over real responses and ratios.
 
     Grossberg & Nayar (PAMI 2003) show that a pair's correspondences alone fix the response
-    only up to g -> g^gamma with R -> R^gamma; the code-domain cost of ``_solve_prior`` is flat
-    along that family (up to what the few components can represent), so the prior decides.
-    The black level is chosen first at the nominal ratio of 4 EV (film fog and lifted blacks
-    otherwise read as a much smaller ratio); the cost (sum over channels) is then evaluated on
-    a grid of ``step_ev`` over ``RATIO_RANGE_EV`` and the best point refined by a bounded
-    scalar search within one step.
-    The spread comes from the grid's posterior exp(-cost / (2 prior_weight^2)). The response
-    is then fitted at that ratio as by ``fit_emor_crf`` (black level searched).
+    only up to g -> gamma g with log R -> gamma log R (g = ln F^-1); the code-domain cost of
+    ``_solve_prior`` is flat along that family up to what the few components can represent, so
+    priors decide. The response is fitted where the DoRF prior over responses puts the ratio
+    (the best fit of the pair's intensity mapping). That prior alone leaves the ratio uncertain
+    by about 1 EV (``data_std_ev``) and, on real digital cameras, biased low; the reported
+    ratio therefore also carries ``ratio_prior`` (mean, std) in EV, a Gaussian over the bracket
+    spacing (None: the response prior only), and the response is moved along the ambiguity to
+    it by scaling g by the two log ratios' quotient. That move is exact, so the interpolated
+    frame (its intensity mapping functions) does not depend on ``ratio_prior`` at all.
 
-    Returns (CRF, ratio, confidence, std_ev).
+    The black level is chosen first at the prior's mean ratio (film fog and lifted blacks
+    otherwise read as a much smaller ratio); the negative log posterior
+    cost / (2 prior_weight^2) (+ (ev - mean)^2 / (2 std^2)) is evaluated on a grid of
+    ``step_ev`` over ``RATIO_RANGE_EV`` and its best point refined by a bounded scalar search
+    within one step. Spreads: of the grid posterior about the estimate, and of the posterior
+    without the ratio prior about its own mean (what the pair alone pins).
+
+    Returns (CRF, ratio, confidence, std_ev, data_std_ev).
     """
-    from scipy.optimize import minimize_scalar
     prior = load_prior()
+    centre = ratio_prior[0] if ratio_prior else DEFAULT_RATIO_EV
 
-    def cost(ev, black):
+    def data_nll(ev, black):
         ratio = 2.0**ev
         return sum(_solve_prior(prior, m_dark, m_bright, np.full(m_dark.size, ratio), black,
                                 prior_weight, components)[1]
-                   for m_dark, m_bright in correspondences)
+                   for m_dark, m_bright in correspondences) / (2.0 * prior_weight**2)
 
-    black = min(_black_levels(black_max), key=lambda b: cost(DEFAULT_RATIO_EV, b))
+    def ratio_nll(ev):
+        return 0.5 * ((ev - ratio_prior[0]) / ratio_prior[1])**2 if ratio_prior else 0.0 * ev
 
+    black = min(_black_levels(black_max), key=lambda b: data_nll(centre, b))
     grid = np.arange(RATIO_RANGE_EV[0], RATIO_RANGE_EV[1] + 1e-9, step_ev)
-    costs = np.array([cost(ev, black) for ev in grid])
-    best = int(np.argmin(costs))
-    refined = minimize_scalar(cost, args=(black,), bounds=(grid[max(best - 1, 0)],
-                                            grid[min(best + 1, grid.size - 1)]),
-                              method='bounded', options={'xatol': 0.01})
-    ev = _clip_ratio_ev(refined.x if refined.fun < costs[best] else grid[best])
-    weights = np.exp(-(costs - costs.min()) / (2.0 * prior_weight**2))
-    weights /= weights.sum()
-    std_ev = float(np.sqrt(weights @ (grid - ev)**2))
-    ratio = 2.0**ev
-    stack = [(m_dark, m_bright, np.full(m_dark.size, ratio))
+    data = np.array([data_nll(ev, black) for ev in grid])
+    total = data + ratio_nll(grid)
+    fitted_ev = _grid_minimum(grid, data, lambda ev: data_nll(ev, black))
+    ev = _grid_minimum(grid, total, lambda ev: data_nll(ev, black) + ratio_nll(ev))
+    std_ev, data_std_ev = _grid_spread(grid, total, ev), _grid_spread(grid, data)
+    stack = [(m_dark, m_bright, np.full(m_dark.size, 2.0**fitted_ev))
              for m_dark, m_bright in correspondences]
     crf, _ = _prior_crf(stack, levels, components, EMOR_PRIOR_WEIGHT, black_max)
-    return crf, ratio, _normal_mass(std_ev), std_ev
+    if ev != fitted_ev:
+        crf = CRF(crf.g * (ev / fitted_ev), name=crf.name)
+    return crf, 2.0**ev, _normal_mass(std_ev), std_ev, data_std_ev
+
+
+def _grid_minimum(grid, values, function):
+    """Minimiser of ``function`` (sampled as ``values`` on ``grid``): the best grid point,
+    refined by a bounded scalar search within one step of it, clipped to RATIO_RANGE_EV."""
+    from scipy.optimize import minimize_scalar
+    best = int(np.argmin(values))
+    refined = minimize_scalar(function, bounds=(grid[max(best - 1, 0)],
+                                                grid[min(best + 1, grid.size - 1)]),
+                              method='bounded', options={'xatol': 0.01})
+    return _clip_ratio_ev(refined.x if refined.fun < values[best] else grid[best])
+
+
+def _grid_spread(grid, nll, centre=None):
+    """RMS distance from ``centre`` (default: its mean) under the grid posterior exp(-nll)."""
+    weights = np.exp(-(nll - nll.min()))
+    weights /= weights.sum()
+    centre = weights @ grid if centre is None else centre
+    return float(np.sqrt(weights @ (grid - centre)**2))
 
 
 def mean_brightness_ratio(dark, bright, crf):
@@ -411,7 +444,8 @@ def estimate_pair_exposure(dark, bright, crf=None, low=0.02, high=0.97, **option
     Args:
         dark, bright: RGB uint8/uint16 (H, W, 3), the same scene, dark the shorter exposure.
         crf: a known CRF, or None to estimate it.
-        options: ``joint_ratio_fit`` settings (components, prior_weight, black_max).
+        options: ``joint_ratio_fit`` settings (components, prior_weight, black_max,
+            ratio_prior: (mean, std) EV of the spacing, None for the response prior alone).
     Returns:
         PairExposure.
     """
@@ -422,8 +456,7 @@ def estimate_pair_exposure(dark, bright, crf=None, low=0.02, high=0.97, **option
             continue
         if crf is not None:
             return _known_crf_ratio(corr, crf)
-        fitted, ratio, confidence, std_ev = joint_ratio_fit(corr, levels, **options)
-        return PairExposure(fitted, ratio, confidence, std_ev, method)
+        return PairExposure(*joint_ratio_fit(corr, levels, **options), method=method)
     if crf is None:
         prior = load_prior()
         x = np.arange(levels) / (levels - 1)
@@ -432,8 +465,9 @@ def estimate_pair_exposure(dark, bright, crf=None, low=0.02, high=0.97, **option
     ratio = mean_brightness_ratio(dark, bright, crf)
     if np.isfinite(ratio) and ratio > 1.0:
         return PairExposure(crf, 2.0**_clip_ratio_ev(np.log2(ratio)), 0.0, float('inf'),
-                            'mean-brightness')
-    return PairExposure(crf, 2.0**DEFAULT_RATIO_EV, 0.0, float('inf'), 'default-4ev')
+                            float('inf'), 'mean-brightness')
+    return PairExposure(crf, 2.0**DEFAULT_RATIO_EV, 0.0, float('inf'), float('inf'),
+                        'default-4ev')
 
 
 def _known_crf_ratio(correspondences, crf):
@@ -442,7 +476,8 @@ def _known_crf_ratio(correspondences, crf):
     logs = _log2_ratios(correspondences, crf)
     ev = float(np.median(logs))
     std_ev = 1.4826 * float(np.median(np.abs(logs - ev)))
-    return PairExposure(crf, 2.0**_clip_ratio_ev(ev), _normal_mass(std_ev), std_ev, 'known-crf')
+    return PairExposure(crf, 2.0**_clip_ratio_ev(ev), _normal_mass(std_ev), std_ev, std_ev,
+                        'known-crf')
 
 
 # Candidates of the bracket self-check, with their settings: OpenCV Debevec as the common
