@@ -16,7 +16,9 @@ context on every side (clamped at the image border), and only the block's own pi
 result are kept (the tiling of Real-ESRGAN's inference). A fully convolutional network whose
 receptive field radius is at most ``tile_pad`` gives the untiled result exactly; layers that
 pool globally (DenoiseNet's channel attention) see per-tile statistics, so the two differ
-slightly (figures in benchmarks/bench_fuse.py). Memory is bounded by one tile's activations
+slightly (figures in benchmarks/bench_fuse.py); a network that declares whole-image context
+(``global_code``, e.g. CurveRefiner's tone curve) gets the code of the whole image in every
+tile instead. Memory is bounded by one tile's activations
 plus the full-size y0 and output canvases (float32, 12 bytes per pixel each) and the inputs.
 
 Arrays at this module's boundary: inputs RGB uint8/uint16 (H, W, 3) codes; outputs float32
@@ -25,6 +27,7 @@ Arrays at this module's boundary: inputs RGB uint8/uint16 (H, W, 3) codes; outpu
 import pickle
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import yaml
@@ -36,6 +39,8 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from expinterp_plugin.modes import get_mode, mode_from_options, network_input, residual_from_options
 from expinterp_plugin.pair import Interpolation, Pair
 
+#: Longer side of the downsampled copy a whole-image context code is computed from.
+CONTEXT_SIDE = 1024
 #: Checkpoint keys BasicSR's ``save_network`` uses, in order of preference.
 PARAM_KEYS = ('params_ema', 'params')
 
@@ -238,27 +243,51 @@ class Interpolator:
         return Interpolation(canvas, y0, mapper)
 
     def network_output(self, dark, bright, y0, tile=None, tile_pad=32, progress=None):
-        """f(lq) over the whole image, float32 (H, W, 3), assembled block by block."""
+        """f(lq) over the whole image, float32 (H, W, 3), assembled block by block.
+
+        A network with whole-image context (a ``global_code(x)`` method and a ``code`` argument
+        of its forward, like ``CurveRefiner``) gets, in every block, the code of the whole
+        image (``image_context``): per-block codes would give each tile its own tone curve."""
         height, width = dark.shape[:2]
         canvas = np.empty((height, width, 3), np.float32)
         boxes = tile_boxes(height, width, tile)
         wrap = progress or (lambda it, **_: it)
         with torch.inference_mode():
+            context = {}
+            if len(boxes) > 1 and hasattr(self.net, 'global_code'):
+                context['code'] = self.image_context(dark, bright, y0)
             for box in wrap(boxes, total=len(boxes)):
                 outer = padded_box(box, tile_pad, height, width)
-                result = self.run_block(lq_block(self.mode, y0, dark, bright, outer))
+                result = self.run_block(lq_block(self.mode, y0, dark, bright, outer), **context)
                 top, bottom, left, right = box
                 inner = (slice(top - outer[0], bottom - outer[0]),
                          slice(left - outer[2], right - outer[2]))
                 canvas[top:bottom, left:right] = result[inner]
         return canvas
 
-    def run_block(self, lq):
-        """The network on one block: float32 (C, h, w) -> float32 (h, w, 3) on the CPU."""
+    def image_context(self, dark, bright, y0):
+        """``net.global_code`` of the whole image, from a copy area-downsampled to at most
+        ``CONTEXT_SIDE`` pixels (the code itself pools to a few dozen pixels, so this changes
+        it by rounding only, and keeps a 24-MP input from being held as float planes)."""
+        height, width = dark.shape[:2]
+        scale = min(1.0, CONTEXT_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+
+        def shrink(img):
+            return img if scale == 1.0 else cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        small = network_input(self.mode, None if y0 is None else shrink(y0), shrink(bright),
+                              shrink(dark))
+        batch = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None]
+        return self.net.global_code(batch.to(self.device).contiguous(
+            memory_format=self.memory_format))
+
+    def run_block(self, lq, **context):
+        """The network on one block: float32 (C, h, w) -> float32 (h, w, 3) on the CPU;
+        ``context`` (e.g. ``code``) goes to its forward."""
         batch = torch.from_numpy(lq)[None].to(self.device).contiguous(
             memory_format=self.memory_format)
         try:
-            out = self.net(batch)
+            out = self.net(batch, **context)
         except RuntimeError as err:
             raise ValueError(f'{self.name} failed on a {self.mode}-mode input of shape '
                              f'{tuple(batch.shape)}: {err}') from err

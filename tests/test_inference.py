@@ -244,6 +244,45 @@ class TestTiling:
         gt = unit(mid)
         assert abs(psnr(tiled, gt) - psnr(whole, gt)) < 0.1
 
+    def test_whole_image_context_reaches_every_tile(self):
+        """CurveRefiner's tone curve comes from the whole image, not from each tile."""
+        torch.manual_seed(4)
+        net = build_network({'type': 'CurveRefiner', 'in_channels': 9}).eval()
+        with torch.no_grad():
+            for layer in (net.to_curve, net.to_film, net.tail):
+                layer.weight.normal_(0, 0.3)
+        interp = Interpolator(net, mode='conditioned')
+        dark, _, bright = pair(size=(256, 256))
+        whole = interp(dark, bright, T_DARK, T_BRIGHT, crf='srgb')
+        tiled = interp(dark, bright, T_DARK, T_BRIGHT, crf='srgb', tile=96, tile_pad=16)
+        assert np.abs(tiled - whole).max() < 1e-5
+
+        class PerTile(torch.nn.Module):
+            """The same network without the context hook: each tile codes itself."""
+            def __init__(self):
+                super().__init__()
+                self.inner = net
+
+            def forward(self, x):
+                return self.inner(x)
+        per_tile = Interpolator(PerTile(), mode='conditioned')(
+            dark, bright, T_DARK, T_BRIGHT, crf='srgb', tile=96, tile_pad=16)
+        assert np.abs(per_tile - whole).max() > 1e-2
+
+    def test_context_of_a_large_image_comes_from_a_downsampled_copy(self, monkeypatch):
+        import expinterp_plugin.inference as inference
+        torch.manual_seed(5)
+        net = build_network({'type': 'CurveRefiner', 'in_channels': 9}).eval()
+        with torch.no_grad():
+            net.to_curve.weight.normal_(0, 0.3)
+        interp = Interpolator(net, mode='conditioned')
+        dark, _, bright = pair(size=(256, 256))
+        whole = interp(dark, bright, T_DARK, T_BRIGHT, crf='srgb')
+        monkeypatch.setattr(inference, 'CONTEXT_SIDE', 128)
+        tiled = interp(dark, bright, T_DARK, T_BRIGHT, crf='srgb', tile=96, tile_pad=16)
+        # 2x2 area averages before the code's own 64 x 64 pooling: the same pooled values
+        assert np.abs(tiled - whole).max() < 1e-4
+
     def test_negative_pad_is_refused(self):
         interp = Interpolator(build_network(TINY_EDSR).eval())
         dark, _, bright = pair()

@@ -85,8 +85,10 @@ class CurveRefiner(nn.Module):
         pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
         return self.mlp(pooled)
 
-    def forward(self, x):
-        code = self.global_code(x)
+    def forward(self, x, code=None):
+        """x: (N, in_channels, H, W); code: ``global_code`` of the whole image when ``x`` is one
+        tile of it (tiled inference), default that of ``x`` itself."""
+        code = self.global_code(x) if code is None else code
         n = x.shape[0]
         curve = piecewise_linear(x[:, :3], self.to_curve(code).view(n, 3, self.knots))
         scale, shift = self.to_film(code).view(n, 2, self.n_feat, 1, 1).unbind(1)
