@@ -15,7 +15,6 @@ and using the CRF on another.
 
     python benchmarks/eval_calibrate.py [--max-side 512]
 """
-import argparse
 import json
 import sys
 import time
@@ -23,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
-from expinterp_plugin.evaluation import score
-from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets
-from expinterp_plugin.exposure.estimate import (CALIBRATION_CANDIDATES, calibrate_bracket,
-                                                estimate_crf, leave_one_out_psnr)
-from expinterp_plugin.exposure.io import read_image
-from expinterp_plugin.exposure.prepare import find_brackets, resize_max_side
-from expinterp_plugin.exposure.y0 import Y0Mapper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_brackets import arguments, read_brackets  # noqa: E402
+
+import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
+from expinterp_plugin.evaluation import score  # noqa: E402
+from expinterp_plugin.exposure.brackets import select_triplets  # noqa: E402
+from expinterp_plugin.exposure.estimate import (  # noqa: E402
+    CALIBRATION_CANDIDATES, calibrate_bracket, estimate_crf, leave_one_out_psnr)
+from expinterp_plugin.exposure.y0 import Y0Mapper  # noqa: E402
 
 
 def held_out_triplets(images, times):
@@ -51,24 +51,15 @@ def held_out_triplets(images, times):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--max-side', type=int, default=512)
-    parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
-    args = parser.parse_args()
-    root = Path(args.shared) / 'data' / 'real-brackets'
-    if not root.is_dir():
-        sys.exit(f'{root}: shared real brackets not found')
+    args = arguments(__doc__.splitlines()[0], 512).parse_args()
     start = time.perf_counter()
     brackets = {}
-    for bracket in find_brackets(root):
-        frames = bracket_exposures(bracket)
-        images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
-        times = [t for _, t in frames]
+    for bracket, times, images in read_brackets(args.shared, args.max_side):
         scores = {m: round(leave_one_out_psnr(images, times, m, **options), 3)
                   for m, options in CALIBRATION_CANDIDATES.items()}
         chosen = max(scores, key=scores.get)
         triplets = held_out_triplets(images, times)
-        brackets[bracket.name] = {'frames': len(frames), 'leave_one_out_psnr': scores,
+        brackets[bracket.name] = {'frames': len(images), 'leave_one_out_psnr': scores,
                                   'calibrate_chooses': chosen,
                                   'calibrate_minus_debevec_db': round(
                                       scores[chosen] - scores['debevec'], 3),

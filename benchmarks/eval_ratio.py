@@ -15,7 +15,6 @@ real brackets whose spacing is 2, 3, 4, 5 or 6 EV (+- 0.25) and that has a middl
 
 Usage: python benchmarks/eval_ratio.py [--max-side 512] [--shared ../shared]
 """
-import argparse
 import json
 import sys
 import time
@@ -23,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
-from expinterp_plugin.evaluation import score
-from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets
-from expinterp_plugin.exposure.estimate import (RATIO_PRIOR_EV, estimate_crf,
-                                                estimate_pair_exposure)
-from expinterp_plugin.exposure.io import read_image
-from expinterp_plugin.exposure.prepare import find_brackets, resize_max_side
-from expinterp_plugin.exposure.y0 import Y0Mapper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_brackets import arguments, read_brackets  # noqa: E402
+
+import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
+from expinterp_plugin.evaluation import score  # noqa: E402
+from expinterp_plugin.exposure.brackets import select_triplets  # noqa: E402
+from expinterp_plugin.exposure.estimate import (  # noqa: E402
+    RATIO_PRIOR_EV, estimate_crf, estimate_pair_exposure)
+from expinterp_plugin.exposure.y0 import Y0Mapper  # noqa: E402
 
 SPACINGS_EV = (2, 3, 4, 5, 6)
 PRIORS = {'spacing-prior': RATIO_PRIOR_EV, 'wide-prior': (RATIO_PRIOR_EV[0], 1.0),
@@ -67,18 +67,9 @@ def summarise(rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--max-side', type=int, default=512)
-    parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
-    args = parser.parse_args()
-    root = Path(args.shared) / 'data' / 'real-brackets'
-    if not root.is_dir():
-        sys.exit(f'{root}: shared real brackets not found')
+    args = arguments(__doc__.splitlines()[0], 512).parse_args()
     start, by_spacing = time.perf_counter(), {}
-    for bracket in find_brackets(root):
-        frames = bracket_exposures(bracket)
-        times = [t for _, t in frames]
-        images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
+    for bracket, times, images in read_brackets(args.shared, args.max_side):
         for spacing in SPACINGS_EV:
             for i, j, k in select_triplets(times, ev=spacing):
                 row = pair_rows(images, times, i, j, k) | {'bracket': bracket.name}

@@ -13,7 +13,6 @@ dark and bright frames and scored with BasicSR's PSNR/SSIM (prediction rounded t
 
 Usage: python benchmarks/eval_real.py [--max-side 1024] [--shared ../shared]
 """
-import argparse
 import json
 import sys
 import time
@@ -21,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
-from expinterp_plugin.evaluation import geometric_mean_image, score
-from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets
-from expinterp_plugin.exposure.crf import preset_crf
-from expinterp_plugin.exposure.estimate import (estimate_crf, estimate_exposure_ratio,
-                                                estimate_pair_exposure)
-from expinterp_plugin.exposure.io import read_image
-from expinterp_plugin.exposure.prepare import find_brackets, resize_max_side
-from expinterp_plugin.exposure.y0 import Y0Mapper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_brackets import arguments, read_brackets  # noqa: E402
+
+import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
+from expinterp_plugin.evaluation import geometric_mean_image, score  # noqa: E402
+from expinterp_plugin.exposure.brackets import select_triplets  # noqa: E402
+from expinterp_plugin.exposure.crf import preset_crf  # noqa: E402
+from expinterp_plugin.exposure.estimate import (  # noqa: E402
+    estimate_crf, estimate_exposure_ratio, estimate_pair_exposure)
+from expinterp_plugin.exposure.y0 import Y0Mapper  # noqa: E402
 
 
 def hidden_time_estimates(dark, bright):
@@ -41,7 +41,7 @@ def hidden_time_estimates(dark, bright):
                                                            method='polynomial'))}
 
 
-def methods_for(frames, images, times, i, j, k, ratio_errors):
+def methods_for(images, times, i, j, k, ratio_errors):
     dark, bright = images[i], images[k]
     pair = [dark, bright], [times[i], times[k]]
     rest = [n for n in range(len(images)) if n not in (i, j, k)]
@@ -88,22 +88,13 @@ def ratio_summary(errors, true_ratios):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--max-side', type=int, default=1024)
-    parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
-    args = parser.parse_args()
-    root = Path(args.shared) / 'data' / 'real-brackets'
-    if not root.is_dir():
-        sys.exit(f'{root}: shared real brackets not found')
+    args = arguments(__doc__.splitlines()[0], 1024).parse_args()
     rows, ratio_errors, true_ratios = {}, {}, []
     start = time.perf_counter()
-    for bracket in find_brackets(root):
-        frames = bracket_exposures(bracket)
-        times = [t for _, t in frames]
-        images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
+    for bracket, times, images in read_brackets(args.shared, args.max_side):
         for i, j, k in select_triplets(times):
             true_ratios.append(times[k] / times[i])
-            for name, predict in methods_for(frames, images, times, i, j, k, ratio_errors):
+            for name, predict in methods_for(images, times, i, j, k, ratio_errors):
                 try:
                     psnr, ssim = score(predict(), images[j])
                 except RuntimeError as err:

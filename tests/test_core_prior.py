@@ -144,7 +144,7 @@ def test_the_spacing_prior_pulls_towards_its_mean_and_leaves_y0_alone(spacing_ev
     flat = estimate_pair_exposure(dark, bright, ratio_prior=(4.0, 1e3))
     pulled = estimate_pair_exposure(dark, bright, ratio_prior=(4.0, 0.5))
     ev_alone, ev_pulled = np.log2(alone.ratio), np.log2(pulled.ratio)
-    # Measured: response prior alone 2.61 / 6.63 EV (true 2 / 6); with the spacing prior 3.74 / 4.26.
+    # Measured: response prior alone 2.61 / 6.63 EV (true 2 / 6); spacing prior 3.74 / 4.26.
     assert abs(np.log2(flat.ratio) - ev_alone) < 0.05
     assert min(ev_alone, 4.0) - 0.05 < ev_pulled < max(ev_alone, 4.0) + 0.05
     assert abs(ev_pulled - 4.0) < abs(ev_alone - 4.0)
