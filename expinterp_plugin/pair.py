@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 from expinterp_plugin.exposure.crf import resolve_crf
-from expinterp_plugin.exposure.estimate import PairExposure, estimate_pair_exposure
+from expinterp_plugin.exposure.estimate import (DEFAULT_ESTIMATOR, JOINT_METHODS, PairExposure,
+                                                estimate_pair_exposure)
 from expinterp_plugin.exposure.io import exif_exposure_time, read_image, read_table, to_dtype
 from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair, is_pair_spec,
                                           resolve_pair_crf, validate_times)
@@ -91,9 +92,10 @@ def recorded_times(dark_path, bright_path, exposures=None):
 
 def estimated_times(dark, bright, crf=DEFAULT_PAIR_CRF):
     """t_dark = 1 s and t_bright the ratio estimated from the images (``estimate_pair_exposure``):
-    under ``crf`` itself when it is known, jointly with the response under the DoRF prior when
-    the CRF is to be estimated from the pair (the prior breaks the exponential ambiguity of an
-    unknown response). The CRF itself is then resolved from the spec at that ratio."""
+    under ``crf`` itself when it is known, jointly with the response under the DoRF and
+    spacing priors when the CRF is to be estimated from the pair (the priors decide along the
+    exponential ambiguity of an unknown response). ``Pair.crf`` then takes the joint fit's
+    response for the default estimator, and fits other pair estimators at that ratio."""
     levels = 256 if dark.dtype.itemsize == 1 else 65536
     known = None if is_pair_spec(crf) else resolve_crf(crf, levels)
     found = estimate_pair_exposure(dark, bright, crf=known)
@@ -173,10 +175,20 @@ class Pair:
 
     @property
     def crf(self):
-        """The ``CRF`` of the spec, resolved (or estimated from the pair) on first use."""
+        """The ``CRF`` of the spec, resolved (or estimated from the pair) on first use.
+
+        When the ratio was estimated jointly with the response under the default estimator,
+        that response is the CRF: it belongs to the reported ratio along the exponential
+        ambiguity, so y0 does not depend on the prior over the spacing. A fit at the reported
+        ratio would change y0 with that prior."""
         if self._crf is None:
-            self._crf = resolve_pair_crf(self.crf_spec, self.dark, self.bright, self.t_dark,
-                                         self.t_bright)
+            found = self.times.estimate
+            if (found is not None and found.method in JOINT_METHODS
+                    and self.crf_spec in (DEFAULT_PAIR_CRF, f'pair:{DEFAULT_ESTIMATOR}')):
+                self._crf = found.crf
+            else:
+                self._crf = resolve_pair_crf(self.crf_spec, self.dark, self.bright, self.t_dark,
+                                             self.t_bright)
         return self._crf
 
     def mapper(self, xi_l=10, xi_u=250, imf='linear'):

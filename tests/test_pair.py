@@ -11,6 +11,7 @@ from expinterp_plugin.exposure import interpolate_exposure, mertens_fuse
 from expinterp_plugin.exposure.crf import preset_crf
 from expinterp_plugin.exposure.estimate import estimate_pair_exposure
 from expinterp_plugin.exposure.io import to_dtype, write_image
+from expinterp_plugin.exposure.y0 import Y0Mapper
 from expinterp_plugin.fusion import fuse_pair
 from expinterp_plugin.pair import ExposureTimes, Pair, read_pair
 from test_core_prepare import TIMES, render_frames
@@ -70,6 +71,20 @@ class TestTimes:
         joint = read_pair(dark, bright).times
         assert joint.estimate.method == 'joint-prior' and joint.t_bright > 1
         assert listed.times.estimate is None and listed.times.estimate_record() is None
+
+    def test_estimated_times_keep_the_joint_response_so_y0_ignores_the_spacing_prior(
+            self, tmp_path, frames):
+        dark, bright = write_pair(tmp_path, frames)
+        pair = read_pair(dark, bright)
+        found = pair.times.estimate
+        assert pair.crf is found.crf
+        alone = estimate_pair_exposure(*frames, ratio_prior=None)
+        assert abs(np.log2(alone.ratio) - np.log2(found.ratio)) > 0.1
+        np.testing.assert_allclose(pair.y0(), Y0Mapper(alone.crf, 1.0, alone.ratio)(*frames),
+                                   atol=1e-5)
+        # another pair estimator is fitted at the reported ratio
+        other = read_pair(dark, bright, crf='pair:polynomial')
+        assert other.crf.name == 'polynomial' and other.t_bright == pair.t_bright
 
     def test_a_list_without_the_files_is_named(self, tmp_path, frames):
         dark, bright = write_pair(tmp_path, frames)

@@ -311,6 +311,8 @@ RATIO_PRIOR_EV = (DEFAULT_RATIO_EV, 0.5)
 # Fewer usable correspondences (over the three channels) than this and a fit is not trusted.
 MIN_CORRESPONDENCES = 30
 FALLBACK_ORDER = ('joint-prior', 'joint-prior-wide', 'mean-brightness', 'default-4ev')
+# The steps whose CRF is fitted with the ratio (the others carry the prior's mean camera).
+JOINT_METHODS = FALLBACK_ORDER[:2]
 
 
 class PairExposure(NamedTuple):
