@@ -98,19 +98,23 @@ class Y0Mapper:
         return self._direct(dark, bright)
 
     def _gather(self, dark, bright):
-        """Table lookup in blocks of rows, so that the int64 index np.take needs (it converts
-        any other index type to one) stays in cache instead of costing a pass over memory."""
+        """Table lookup in blocks of rows. The index dark * 256 + bright is the uint16 whose
+        high byte is the dark code and low byte the bright one: the two codes are copied into
+        an interleaved byte buffer and read as uint16, with no shift or or pass, and the
+        block-sized int64 copy np.take makes of it stays in cache."""
         out = np.empty(dark.shape, np.float32)
         rows = max(1, _GATHER_BLOCK // max(dark.shape[1], 1))
-        index = np.empty((rows, dark.shape[1]), np.intp)
+        pairs = np.empty((rows, dark.shape[1], 2), np.uint8)
+        low, high = (0, 1) if np.little_endian else (1, 0)
         for top in range(0, dark.shape[0], rows):
             block = slice(top, top + rows)
-            idx = index[:len(out[block])]
+            codes = pairs[:len(out[block])]
+            index = codes.view(np.uint16)[..., 0]
             for c in range(3):
-                np.left_shift(dark[block, :, c], 8, out=idx, dtype=np.intp)
-                np.bitwise_or(idx, bright[block, :, c], out=idx)
+                codes[..., low] = bright[block, :, c]
+                codes[..., high] = dark[block, :, c]
                 # Codes are 0..255, so every index is in range: 'clip' skips the bounds check.
-                np.take(self._table[c], idx, out=out[block, :, c], mode='clip')
+                np.take(self._table[c], index, out=out[block, :, c], mode='clip')
         return out
 
     def _direct(self, dark, bright):
