@@ -136,14 +136,15 @@ def real_brackets(root, out, model=None, opt=None, figures='sample'):
     rows, started = [], time.perf_counter()
     for triplet in read_triplet_layout(root):
         dark, mid, bright = ev.load_triplet_frames(triplet)
-        prediction = y0_predictor(triplet, dark, bright)
+        pair = ev.triplet_pair(triplet, dark, bright, 'pair')
+        prediction = y0_predictor(triplet, dark, bright, pair)
         images = ev.fusion_images(dark, mid, bright, prediction)
         if model_predictor is not None:
             images['with_model'] = ev.fusion_images(
-                dark, mid, bright, model_predictor(triplet, dark, bright),
+                dark, mid, bright, model_predictor(triplet, dark, bright, pair),
                 columns=('with_method',))['with_method']
         scores = ev.fusion_mef_ssim(dark, mid, bright, images)
-        log_e = ev.triplet_log_radiance(triplet, 'pair', dark, bright)
+        log_e = ev.pair_log_radiance(pair)
         images['real_mid_alone'] = ev.to_uint8(mid)
         results = {c: order_consistency(log_e, img) for c, img in images.items()}
         row = {'name': triplet.name, 'mef_ssim': scores,

@@ -107,12 +107,14 @@ class Predictor:
     interpolator: object = None
     tile: int = None
 
-    def __call__(self, triplet, dark, bright):
+    def __call__(self, triplet, dark, bright, pair=None):
+        """``pair``: the triplet's ``Pair`` under this predictor's CRF spec when the caller
+        holds one (``triplet_pair``), so that its CRF is estimated once for every use."""
         if self.method == 'geomean':
             return geometric_mean_image(dark, bright)
         if self.method == 'virtual2018':
             return virtual2018_image(dark, bright)
-        pair = triplet_pair(triplet, dark, bright, self.crf)
+        pair = pair or triplet_pair(triplet, dark, bright, self.crf)
         if self.method in ('imf-linear', 'imf-sigmoid'):
             return pair.y0(self.xi_l, self.xi_u, self.method.split('-')[1])
         return self.interpolator.interpolate_pair(pair, tile=self.tile).output
@@ -214,18 +216,16 @@ def pair_log_radiance(pair):
     return log_radiance(pair.dark, pair.bright, pair.crf, pair.t_dark, pair.t_bright)
 
 
-def triplet_log_radiance(triplet, crf_spec, dark, bright):
-    """``pair_log_radiance`` of a triplet's dark and bright frames at its times, with the CRF
-    that ``crf_spec`` gives for them."""
-    return pair_log_radiance(triplet_pair(triplet, dark, bright, crf_spec))
-
-
 def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS,
                      order=False):
     """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion
     and {'order_reversal': {column: fraction}} with fusion and order."""
     dark, gt, bright = load_triplet_frames(triplet, max_side)
-    prediction = predictor(triplet, dark, bright)
+    # One Pair for the prediction and the order reference: its CRF is estimated once (a
+    # caller's own predictor is called as predictor(triplet, dark, bright)).
+    pair = triplet_pair(triplet, dark, bright, getattr(predictor, 'crf', 'pair'))
+    prediction = (predictor(triplet, dark, bright, pair) if isinstance(predictor, Predictor)
+                  else predictor(triplet, dark, bright))
     psnr, ssim = score(prediction, gt)
     row = {'name': triplet.name, 'psnr': psnr, 'ssim': ssim}
     if fusion:
@@ -233,9 +233,7 @@ def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FU
         images = fusion_images(dark, gt, bright, prediction, virtual, columns)
         row['mef_ssim'] = fusion_mef_ssim(dark, gt, bright, images)
         if order:
-            crf_spec = getattr(predictor, 'crf', 'pair')
-            log_e = triplet_log_radiance(triplet, crf_spec, dark, bright)
-            row['order_reversal'] = order_reversals(log_e, images)
+            row['order_reversal'] = order_reversals(pair_log_radiance(pair), images)
     return row
 
 

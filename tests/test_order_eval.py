@@ -48,3 +48,17 @@ def test_cli_order_flag(triplets, capsys):
     assert main(['eval', str(root), '--crf', 'srgb', '--fusion', '--order']) == 0
     assert 'reversed % pair' in capsys.readouterr().out
     assert len(read_triplet_layout(root)) == 2
+
+
+def test_each_triplet_estimates_its_crf_once_for_prediction_and_order(triplets, monkeypatch):
+    from expinterp_plugin import pair as pair_module
+    root, _ = triplets
+    calls = []
+    original = pair_module.resolve_pair_crf
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+    monkeypatch.setattr(pair_module, 'resolve_pair_crf', counted)
+    result = evaluate(root, 'imf-linear', fusion=True, order=True)
+    assert len(result['triplets']) == 2 and calls == ['pair', 'pair']
