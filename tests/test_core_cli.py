@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -126,6 +127,10 @@ def test_y0_plain_output_mentions_an_estimated_ratio(pair, tmp_path):
                           tmp_path / 'y0.png'])
     assert rc == 0 and out.startswith(f'wrote {tmp_path / "y0.png"}')
     assert 'ratio estimated from the images' in out
+    assert re.search(r'the images alone \+-[0-9.]+ EV; give --times', out)
+    rc, out, _ = run_cli(['y0', folder / 'dark.png', folder / 'bright.png', '-o',
+                          tmp_path / 'timed.png', '--times', T_DARK, T_BRIGHT])
+    assert rc == 0 and 'ratio estimated' not in out and 'crf emor' in out
 
 
 def test_y0_keeps_16_bit_depth(tmp_path):

@@ -45,8 +45,13 @@ def run(args):
     if args.json:
         print_json(summary)
     else:
-        note = (f" (times unknown: ratio estimated from the images, {estimate['ev']:g} EV, "
-                f"confidence {estimate['confidence']:g})") if estimate else ''
+        note = ''
+        if estimate:
+            spread = estimate['data_std_ev']
+            alone = f", the images alone +-{spread:g} EV" if spread is not None else ''
+            note = (f" (times unknown: ratio estimated from the images, {estimate['ev']:g} EV, "
+                    f"confidence {estimate['confidence']:g}{alone}; give --times if the "
+                    f"spacing is known)")
         print(f'wrote {args.output}: t_dark {t_dark:g} s, t_bright {t_bright:g} s, target '
               f'{t_target:g} s, crf {crf.name}{note}')
     return 0
