@@ -23,22 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from expinterp_plugin.exposure.crf import CRF, strictly_increasing
+from expinterp_plugin.exposure.crf import _ZERO_CODE_FRACTION, CRF, strictly_increasing
 
 DORF_CURVES = 201
 # Every third DoRF curve (indices 2, 5, 8, ..., 200: 67 curves) is held out from the prior and
 # from any tuning; the remaining 134 build the prior. Other parts of the project (e.g. the
 # simulator for a learned refiner) evaluate on HELD_OUT_DORF so that numbers stay comparable.
-HELD_OUT_DORF = tuple(range(2, DORF_CURVES, 3))
-TRAIN_DORF = tuple(i for i in range(DORF_CURVES) if i % 3 != 2)
 DORF_SHA256 = '45d7b6467f147b6dd99875652bef2d36f0a6ef5cebbd5b8ed33759ee6a4c1fc1'
 DORF_ENV = 'EXPINTERP_DORF'
 SAMPLES = 1024
 COMPONENTS = 8
 PRIOR_FILE = Path(__file__).resolve().parent / 'data' / 'crf_prior.npz'
-# Below the first table step the inverse response is undefined (every exposure below it maps to
-# code 0); as for the presets, code 0 is placed at a quarter of the first step's exposure.
-_ZERO_CODE_FRACTION = 0.25
 
 
 def dorf_split(count=DORF_CURVES):
@@ -46,6 +41,9 @@ def dorf_split(count=DORF_CURVES):
     every third curve starting at index 2 (the prior and the refiner's simulator share it)."""
     held_out = tuple(range(2, count, 3))
     return tuple(i for i in range(count) if i % 3 != 2), held_out
+
+
+TRAIN_DORF, HELD_OUT_DORF = dorf_split()
 
 
 def load_dorf(path, curves=DORF_CURVES):

@@ -87,24 +87,52 @@ def exposure_correspondences(images, times, low=0.02, high=0.97):
     """Histogram code correspondences of every pair of exposures, per channel.
 
     Returns a list over channels of (m_short, m_long, ratio) float64 arrays: normalised codes
-    (0..1) of the shorter and the longer exposure at equal quantiles, and t_long / t_short, kept
-    where both codes lie in [low, high] (outside, clipping and the noise floor break the order
-    correspondence).
+    (0..1) of the shorter and the longer exposure at equal quantiles (``pair_correspondences``),
+    and t_long / t_short, kept where both codes lie in [low, high] (outside, clipping and the
+    noise floor break the order correspondence).
     """
-    levels = np.iinfo(images[0].dtype).max + 1
     per_channel = [([], [], []) for _ in range(3)]
     for i in range(len(images)):
         for j in range(i + 1, len(images)):
-            z_short, z_long = cumulative_histogram_pairs(images[i], images[j], levels)
-            m_short, m_long = z_short / (levels - 1), z_long / (levels - 1)
             ratio = times[j] / times[i]
-            for c in range(3):
-                keep = (m_short[:, c] >= low) & (m_long[:, c] <= high) & \
-                    (m_long[:, c] > m_short[:, c])
-                per_channel[c][0].append(m_short[keep, c])
-                per_channel[c][1].append(m_long[keep, c])
-                per_channel[c][2].append(np.full(keep.sum(), ratio))
+            for c, (m_short, m_long) in enumerate(pair_correspondences(images[i], images[j],
+                                                                       low, high)):
+                per_channel[c][0].append(m_short)
+                per_channel[c][1].append(m_long)
+                per_channel[c][2].append(np.full(m_short.size, ratio))
     return [tuple(np.concatenate(parts) for parts in ch) for ch in per_channel]
+
+
+def pair_correspondences(dark, bright, low, high):
+    """Per channel (m_dark, m_bright): histogram code correspondences (normalised 0..1) kept
+    where both lie in [low, high] and the bright code is the larger."""
+    levels = np.iinfo(dark.dtype).max + 1
+    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
+    m_dark, m_bright = z_dark / (levels - 1), z_bright / (levels - 1)
+    out = []
+    for c in range(3):
+        keep = (m_dark[:, c] >= low) & (m_bright[:, c] <= high) & (m_bright[:, c] > m_dark[:, c])
+        out.append((m_dark[keep, c], m_bright[keep, c]))
+    return out
+
+
+def _black_levels(black_max):
+    """The black levels searched: 0, 1/255, ..., ``black_max`` of full scale."""
+    if not 0.0 <= black_max < 0.5:
+        raise ValueError(f'black_max must lie in [0, 0.5), got {black_max}')
+    return np.arange(int(round(black_max * 255)) + 1) / 255.0
+
+
+def _best_black(solve, correspondences, black_max):
+    """(cost, black, per-channel coefficients) of the black level on ``_black_levels`` whose
+    fits ``solve(correspondence, black) -> (coefficients, cost)`` cost least over the channels."""
+    best = None
+    for black in _black_levels(black_max):
+        fits = [solve(corr, black) for corr in correspondences]
+        cost = sum(c for _, c in fits)
+        if best is None or cost < best[0]:
+            best = (cost, black, [coef for coef, _ in fits])
+    return best
 
 
 def _powers(m, degree):
@@ -168,29 +196,15 @@ def fit_polynomial_crf(images, times, degree=3, prior_weight=0.1, prior_gamma=2.
         or below the black level continue the table downwards by a factor 4 per 8-bit code
         step, so that an IMF maps them to about the black level instead of clamping them to 0.
     """
-    if not 0.0 <= black_max < 0.5:
-        raise ValueError(f'black_max must lie in [0, 0.5), got {black_max}')
     levels = np.iinfo(images[0].dtype).max + 1
     correspondences = exposure_correspondences(images, times, low, high)
-    best = None
-    for black in np.arange(int(round(black_max * 255)) + 1) / 255.0:
-        fits = [_solve_polynomial(*corr, degree, prior_weight, prior_gamma, black)
-                for corr in correspondences]
-        residual = sum(r for _, r in fits)
-        if best is None or residual < best[0]:
-            best = (residual, black, [coef for coef, _ in fits])
-    _, black, coefs = best
-    first_lit = int(np.floor(black * (levels - 1))) + 1
+    _, black, coefs = _best_black(
+        lambda corr, black: _solve_polynomial(*corr, degree, prior_weight, prior_gamma, black),
+        correspondences, black_max)
     x = np.clip((np.arange(levels, dtype=np.float64) / (levels - 1) - black) / (1.0 - black),
-                0.0, None)[first_lit:]
-    below = np.arange(first_lit, 0, -1) * (np.log(4.0) * 255 / (levels - 1))
-    g = np.empty((levels, 3))
-    for c, coef in enumerate(coefs):
-        inverse = _powers(x, degree) @ coef
-        floor = 0.25 * inverse[0] if inverse[0] > 0 else 1e-6
-        lit = np.log(np.maximum.accumulate(np.maximum(inverse, floor)))
-        g[:, c] = np.concatenate([lit[0] - below, lit])
-    return CRF(strictly_increasing(g), name='polynomial')
+                0.0, None)
+    inverse = np.stack([_powers(x, degree) @ coef for coef in coefs], axis=1)
+    return inverse_to_crf(inverse, black, name='polynomial')
 
 
 def estimate_exposure_ratio(dark, bright, crf):
@@ -220,13 +234,6 @@ def _log2_ratios(correspondences, crf):
 # known ratio, a stronger one for locating the ratio along the exponential ambiguity.
 EMOR_PRIOR_WEIGHT = 0.01
 RATIO_PRIOR_WEIGHT = 0.03
-
-
-def _black_levels(black_max):
-    """The black levels searched: 0, 1/255, ..., ``black_max`` of full scale."""
-    if not 0.0 <= black_max < 0.5:
-        raise ValueError(f'black_max must lie in [0, 0.5), got {black_max}')
-    return np.arange(int(round(black_max * 255)) + 1) / 255.0
 
 
 def _solve_prior(prior, m_short, m_long, ratio, black, prior_weight, components, iterations=3):
@@ -287,14 +294,9 @@ def fit_emor_crf(images, times, components=5, prior_weight=EMOR_PRIOR_WEIGHT, lo
 def _prior_crf(correspondences, levels, components, prior_weight, black_max):
     """(CRF, cost) of the prior fit with the best black level (see ``fit_emor_crf``)."""
     prior = load_prior()
-    best = None
-    for black in _black_levels(black_max):
-        fits = [_solve_prior(prior, *corr, black, prior_weight, components)
-                for corr in correspondences]
-        cost = sum(c for _, c in fits)
-        if best is None or cost < best[0]:
-            best = (cost, black, [coef for coef, _ in fits])
-    cost, black, coefs = best
+    cost, black, coefs = _best_black(
+        lambda corr, black: _solve_prior(prior, *corr, black, prior_weight, components),
+        correspondences, black_max)
     x = np.clip((np.arange(levels) / (levels - 1) - black) / (1.0 - black), 0.0, 1.0)
     inverse = np.stack([prior.inverse(coef, x) for coef in coefs], axis=1)
     return inverse_to_crf(inverse, black, name='emor'), cost
@@ -328,19 +330,6 @@ class PairExposure(NamedTuple):
     std_ev: float
     data_std_ev: float
     method: str
-
-
-def pair_correspondences(dark, bright, low, high):
-    """Per channel (m_dark, m_bright): histogram code correspondences (normalised 0..1) kept
-    where both lie in [low, high] and the bright code is the larger."""
-    levels = np.iinfo(dark.dtype).max + 1
-    z_dark, z_bright = cumulative_histogram_pairs(dark, bright, levels)
-    m_dark, m_bright = z_dark / (levels - 1), z_bright / (levels - 1)
-    out = []
-    for c in range(3):
-        keep = (m_dark[:, c] >= low) & (m_bright[:, c] <= high) & (m_bright[:, c] > m_dark[:, c])
-        out.append((m_dark[keep, c], m_bright[keep, c]))
-    return out
 
 
 def _clip_ratio_ev(ev):
