@@ -139,11 +139,6 @@ def make_predictor(method, crf='pair', opt=None, device='cpu', xi_l=10, xi_u=250
                      tile)
 
 
-def predict(method, triplet, dark, bright, crf_spec='pair'):
-    """Predicted middle exposure, float32 (H, W, 3) in [0, 1], RGB (one-off; see Predictor)."""
-    return make_predictor(method, crf_spec)(triplet, dark, bright)
-
-
 def score(pred01, gt):
     """PSNR (dB) and SSIM of a [0,1] prediction against integer ground truth, 8-bit scale."""
     from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
@@ -183,16 +178,6 @@ def fusion_images(dark, mid, bright, prediction01, virtual01=None, columns=FUSIO
             for column in columns}
 
 
-def fusion_scores(dark, mid, bright, prediction01, virtual01=None, columns=FUSION_COLUMNS):
-    """MEF-SSIM (multi-scale) of the Mertens fusions named by ``columns`` (``FUSION_COLUMNS``).
-
-    Arguments as ``fusion_images``; min(H, W) >= 44. Every fusion is scored against the
-    sources (dark, mid, bright). Returns {column: float}.
-    """
-    return fusion_mef_ssim(dark, mid, bright,
-                           fusion_images(dark, mid, bright, prediction01, virtual01, columns))
-
-
 def fusion_mef_ssim(dark, mid, bright, images):
     """{column: MEF-SSIM} of ``fusion_images`` against the real (dark, mid, bright)."""
     sources = [to_uint8(dark), to_uint8(mid), to_uint8(bright)]
@@ -221,11 +206,9 @@ def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FU
     """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion
     and {'order_reversal': {column: fraction}} with fusion and order."""
     dark, gt, bright = load_triplet_frames(triplet, max_side)
-    # One Pair for the prediction and the order reference: its CRF is estimated once (a
-    # caller's own predictor is called as predictor(triplet, dark, bright)).
+    # One Pair for the prediction and the order reference: its CRF is estimated once.
     pair = triplet_pair(triplet, dark, bright, getattr(predictor, 'crf', 'pair'))
-    prediction = (predictor(triplet, dark, bright, pair) if isinstance(predictor, Predictor)
-                  else predictor(triplet, dark, bright))
+    prediction = predictor(triplet, dark, bright, pair)
     psnr, ssim = score(prediction, gt)
     row = {'name': triplet.name, 'psnr': psnr, 'ssim': ssim}
     if fusion:
@@ -263,8 +246,9 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
         max_side: downscale every frame (INTER_AREA) first.
         opt, device, tile: for model:CKPT (training options, torch device, inference tile).
         xi_l, xi_u: y0 weight thresholds for the imf-* methods (8-bit scale).
-        predictor: a callable (triplet, dark, bright) -> float32 [0, 1] RGB used instead of
-            building one from ``method`` (which then only labels the result).
+        predictor: a callable (triplet, dark, bright, pair) -> float32 [0, 1] RGB used instead
+            of building one from ``method`` (which then only labels the result); ``pair`` is the
+            triplet's ``Pair`` (``triplet_pair``), shared with the order reference.
     Returns {'root', 'method', 'crf', 'max_side', 'fusion', 'count', 'mean', 'triplets'}:
     ``mean`` and each row of ``triplets`` as ``mean_of_rows`` / ``evaluate_triplet``.
     """

@@ -34,7 +34,6 @@ from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair
                                           resolve_pair_crf, validate_times)
 
 #: Where a pair's exposure times came from, in the order they are looked for.
-TIME_SOURCES = ('arguments', 'exif', 'exposures file', 'estimated ratio')
 
 
 @dataclass
@@ -49,7 +48,8 @@ class Interpolation:
 
 @dataclass(frozen=True)
 class ExposureTimes:
-    """Exposure times in seconds and their ``source`` (one of ``TIME_SOURCES``); ``estimate``
+    """Exposure times in seconds and their ``source`` ('arguments', 'exif', 'exposures file' or
+    'estimated ratio'); ``estimate``
     the ``PairExposure`` behind an estimated ratio (None for recorded times)."""
     t_dark: float
     t_bright: float
@@ -177,14 +177,16 @@ class Pair:
     def crf(self):
         """The ``CRF`` of the spec, resolved (or estimated from the pair) on first use.
 
-        When the ratio was estimated jointly with the response under the default estimator,
-        that response is the CRF: it belongs to the reported ratio along the exponential
+        When the ratio was estimated under a given CRF, that CRF is reused (resolved once); when
+        it was estimated jointly with the response under the default estimator, that response
+        is the CRF: it belongs to the reported ratio along the exponential
         ambiguity, so y0 does not depend on the prior over the spacing. A fit at the reported
         ratio would change y0 with that prior."""
         if self._crf is None:
             found = self.times.estimate
-            if (found is not None and found.method in JOINT_METHODS
-                    and self.crf_spec in (DEFAULT_PAIR_CRF, f'pair:{DEFAULT_ESTIMATOR}')):
+            if found is not None and (found.method == 'known-crf' or (
+                    found.method in JOINT_METHODS
+                    and self.crf_spec in (DEFAULT_PAIR_CRF, f'pair:{DEFAULT_ESTIMATOR}'))):
                 self._crf = found.crf
             else:
                 self._crf = resolve_pair_crf(self.crf_spec, self.dark, self.bright, self.t_dark,

@@ -29,7 +29,7 @@ def triplets(tmp_path_factory):
     return root, write_triplets(root, names=NAMES, size=(64, 64))
 
 
-def oracle(triplet, dark, bright):
+def oracle(triplet, dark, bright, pair=None):
     """A 'method' that returns the real middle frame (at the frames' size)."""
     mid = resize_max_side(read_image(triplet.mid), max(dark.shape[:2]))
     return mid.astype(np.float32) / 255.0
@@ -147,7 +147,7 @@ class TestFusion:
         frames = write_triplets(tmp_path, names=('w',), size=(64, 128))
         seen = []
 
-        def spy(triplet, dark, bright):
+        def spy(triplet, dark, bright, pair):
             seen.append((dark.shape, bright.shape))
             return oracle(triplet, dark, bright)
         result = evaluate(tmp_path, 'oracle', fusion=True, max_side=96, predictor=spy)
