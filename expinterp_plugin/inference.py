@@ -33,6 +33,7 @@ import torch
 import yaml
 
 from basicsr.archs import build_network
+from basicsr.utils.registry import ARCH_REGISTRY
 from basicsr.utils.options import ordered_yaml
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
@@ -68,7 +69,11 @@ def read_options(opt):
         if not label.is_file():
             raise FileNotFoundError(f'{label}: option file not found')
         with open(label, encoding='utf-8') as f:
-            options = yaml.load(f, Loader=ordered_yaml()[0])
+            try:
+                options = yaml.load(f, Loader=ordered_yaml()[0])
+            except yaml.YAMLError as err:
+                raise ValueError(f'{label}: not valid YAML ({" ".join(str(err).split())})') \
+                    from err
     if not isinstance(options, dict) or 'type' not in (options.get('network_g') or {}):
         raise ValueError(f'{label}: not BasicSR options with a network_g section and its type')
     return options
@@ -123,7 +128,15 @@ def load_interpolator(ckpt, opt=None, device='cpu'):
     label = source if not isinstance(source, dict) else 'the options'
     dataset = training_dataset_options(options)
     mode = mode_from_options(options, label)
-    net = build_network(options['network_g'])
+    arch = options['network_g']['type']
+    if arch not in ARCH_REGISTRY and f'{arch}_basicsr' not in ARCH_REGISTRY:
+        # asked first (with the suffix BasicSR's lookup also tries): its registry prints to
+        # stdout before its KeyError
+        raise ValueError(f'{label}: network_g cannot be built: no arch named {arch!r}')
+    try:
+        net = build_network(options['network_g'])
+    except TypeError as err:
+        raise ValueError(f'{label}: network_g cannot be built: {err}') from err
     try:
         net.load_state_dict(read_network_weights(ckpt, device), strict=True)
     except RuntimeError as err:

@@ -433,3 +433,55 @@ def test_interpolate_checks_its_output_before_loading_the_model(pair, tmp_path):
                    '--model', tmp_path / 'missing.pth'], 'dark.png')
     assert 'is the input' in err and 'missing.pth' not in err
     assert snapshot(pair) == before
+
+
+# --- found in the review of 2026-12-02 ----------------------------------------------------------
+
+def test_folder_batch_figures_may_not_share_the_output_folder(tmp_path):
+    darks, brights, out = tmp_path / 'D', tmp_path / 'B', tmp_path / 'out'
+    frames = render_frames()
+    write_image(darks / 'p0.png', frames[0])
+    write_image(brights / 'p0.png', frames[-1])
+    err = refused(['fuse', darks, brights, '-o', out, '--imf-only', *times(),
+                   '--save-figure', out], out)
+    assert 'figures would overwrite the outputs' in err and not out.exists()
+
+
+def test_y0_save_crf_may_not_replace_the_crf_it_reads(pair, tmp_path):
+    table = tmp_path / 'camera.txt'
+    assert run(['y0', pair / 'dark.png', pair / 'bright.png', '-o', tmp_path / 'a.png',
+                *times(), '--save-crf', table])[0] == 0
+    before = table.read_bytes()
+    err = refused(['y0', pair / 'dark.png', pair / 'bright.png', '-o', tmp_path / 'b.png',
+                   *times(), '--crf', table, '--save-crf', table], table)
+    assert 'is the input' in err and table.read_bytes() == before
+    assert not (tmp_path / 'b.png').exists()
+
+
+def test_eval_markdown_is_a_md_file_and_never_a_frame_of_the_data(project, tmp_path):
+    dst = tmp_path / 'data'
+    assert run(['prepare', project / 'brackets', dst, '--max-side', 32])[0] == 0
+    before = snapshot(dst)
+    frame = dst / 'mid' / 'scene_00_02_04.png'
+    err = refused(['eval', dst, '--markdown', frame], frame)
+    assert "unknown file type '.png'" in err and snapshot(dst) == before
+
+
+def test_eval_order_without_fusion_is_refused(project, tmp_path):
+    dst = tmp_path / 'data'
+    assert run(['prepare', project / 'brackets', dst, '--max-side', 32])[0] == 0
+    err = refused(['eval', dst, '--order'])
+    assert '--order scores the fusions: give --fusion too' in err
+
+
+@pytest.mark.parametrize('text, problem', [
+    ('network_g: {type: DenoiseNet\n', 'not valid YAML'),
+    ('network_g: {type: NoSuchArch}\n', 'network_g cannot be built'),
+    ('network_g: {type: DenoiseNet, no_such_argument: 1}\n', 'network_g cannot be built')])
+def test_a_broken_option_file_is_one_line_naming_it(pair, tmp_path, text, problem):
+    ckpt, opt = tmp_path / 'net.pth', tmp_path / 'opt.yml'
+    ckpt.write_bytes(b'')
+    opt.write_text(text)
+    err = refused(['interpolate', pair / 'dark.png', pair / 'bright.png', '-o',
+                   tmp_path / 'out.png', *times(), '--model', ckpt, '--opt', opt], opt)
+    assert problem in err and not (tmp_path / 'out.png').exists()

@@ -318,6 +318,9 @@ def prepare_figure_output(save_figure, dark, bright, output):
         return
     from expinterp_plugin.figures import curves_path
     if Path(dark).is_dir():
+        if os.path.abspath(save_figure) == os.path.abspath(output):
+            raise ValueError(f'{save_figure}: given for the outputs and the figures; figures '
+                             'would overwrite the outputs of the same name')
         prepare_output_folder(save_figure, [dark, bright])
         return
     for path in (Path(save_figure), curves_path(Path(save_figure))):

@@ -63,8 +63,13 @@ def run(args):
     from expinterp_plugin.evaluation import evaluate, write_markdown
     from pathlib import Path
     try:
+        if args.order and not args.fusion:
+            raise ValueError('--order scores the fusions: give --fusion too')
         if args.markdown:
-            prepare_output(args.markdown, [Path(args.root) / 'exposures.txt'])
+            model_files = ([args.method.partition(':')[2], args.opt]
+                           if args.method.startswith('model:') else [])
+            inputs = [Path(args.root) / 'exposures.txt', *filter(None, model_files)]
+            prepare_output(args.markdown, inputs, suffixes=('.md',))
         if args.method.startswith('model:'):
             check_device(args.device)
         result = evaluate(args.root, args.method, args.crf,

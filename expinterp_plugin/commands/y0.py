@@ -1,4 +1,6 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
+from pathlib import Path
+
 from expinterp_plugin.commands._common import (add_output_file_argument, add_time_arguments,
                                                add_y0_arguments, describe_for, fail,
                                                prepare_image_output, prepare_output, print_json,
@@ -22,7 +24,9 @@ def add_arguments(parser):
 def run(args):
     from expinterp_plugin.exposure.crf import CRF_SUFFIXES, save_crf
     from expinterp_plugin.exposure.io import write_image
-    inputs = [p for p in (args.dark, args.bright, args.exposures) if p]
+    # A --crf table file is an input too: --save-crf must not replace it.
+    crf_file = args.crf if args.crf and Path(args.crf).is_file() else None
+    inputs = [p for p in (args.dark, args.bright, args.exposures, crf_file) if p]
     try:
         prepare_image_output(args.output, inputs)
         if args.save_crf:
