@@ -230,6 +230,31 @@ def test_prepare_with_a_bracket_crf_and_workers_matches_one_process(bracket_src,
     assert one == two and len(one) == 4 * 4 + 2  # + exposures.txt and the manifest
 
 
+def test_prepare_fits_a_bracket_crf_once_per_bracket(tmp_path, monkeypatch):
+    from expinterp_plugin.exposure import prepare
+    src = tmp_path / 'src'
+    frames = write_bracket(src / 'scene')
+    calls, original = [], prepare.estimate_crf
+    monkeypatch.setattr(prepare, 'estimate_crf',
+                        lambda *args, **kwargs: calls.append(len(args[0])) or original(*args,
+                                                                                   **kwargs))
+    summary = prepare_triplets(src, tmp_path / 'out', crf='bracket', ev=2.0)
+    assert summary['triplets'] == 3 and calls == [5]
+    # a second run in the same process reads the (changed) frames again
+    write_image(src / 'scene' / 'f00.png', frames['f01.png'] // 2)
+    prepare_triplets(src, tmp_path / 'again', crf='bracket', ev=2.0)
+    assert calls == [5, 5]
+
+
+def test_prepare_accepts_every_pair_estimator(bracket_src, tmp_path):
+    src, frames = bracket_src
+    prepare_triplets(src, tmp_path / 'out', crf='pair:polynomial')
+    (triplet,) = read_triplet_layout(tmp_path / 'out')
+    expected = estimate_crf([frames['f00.png'], frames['f04.png']], [TIMES[0], TIMES[4]],
+                            method='polynomial')
+    np.testing.assert_allclose(load_crf(triplet.crf).g, expected.g)
+
+
 def test_prepare_refuses_a_non_empty_destination_unless_overwriting(bracket_src, tmp_path):
     src, _ = bracket_src
     dst = tmp_path / 'out'

@@ -21,8 +21,10 @@ def add_arguments(parser):
     parser.add_argument('--max-side', type=positive_int,
                         help='downscale (INTER_AREA) to this long side')
     parser.add_argument('--crf', default='pair', metavar='SPEC',
-                        help="CRF written per scene: 'pair' (dark+bright only, default), "
-                        "'bracket' (all frames of the sequence), 'none', a preset or a file")
+                        help="CRF written per scene: 'pair' (dark+bright only, default) or "
+                        "'pair:polynomial'/'pair:debevec', 'bracket' (all frames of the "
+                        "sequence, fitted once per bracket), 'none', a preset, dorf:/emor: or a "
+                        "file")
     parser.add_argument('--ev', type=positive_float, default=4.0,
                         help='bright/dark spread in stops')
     parser.add_argument('--ev-tol', type=non_negative_float, default=0.25,

@@ -16,17 +16,19 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
-from expinterp_plugin.exposure.crf import resolve_crf, save_crf
+from expinterp_plugin.exposure.crf import save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
                                           interrupted_writes, read_image, temp_sibling_prefix,
                                           write_image)
+from expinterp_plugin.exposure.y0 import resolve_pair_crf
 
 #: The file that marks a folder as written by ``prepare_triplets`` or another data-set writer
 #: (``camera_sim``); JSON: tool, complete, src; pid while incomplete.
@@ -78,15 +80,23 @@ def load_frames(paths, max_side=None):
     return images
 
 
+@lru_cache(maxsize=4)
+def _bracket_crf(paths, times, max_side):
+    """CRF of a whole bracket, estimated once per bracket and process (every triplet of the
+    bracket asks for it); ``prepare_triplets`` empties the cache when it starts, so files
+    changed between two runs in one process are read again."""
+    return estimate_crf(load_frames(list(paths), max_side), list(times))
+
+
 def _job_crf(job, images):
-    if job['crf'] == 'pair':
-        return estimate_crf([images[0], images[2]], [job['times'][0], job['times'][2]])
+    """The CRF a triplet job writes: 'bracket', 'none', or any spec of ``resolve_pair_crf``
+    ('pair', 'pair:METHOD', a preset, a file, dorf:/emor:) for its dark and bright frames."""
     if job['crf'] == 'bracket':
-        frames = load_frames(job['bracket_paths'], job['max_side'])
-        return estimate_crf(frames, job['bracket_times'])
+        return _bracket_crf(tuple(job['bracket_paths']), tuple(job['bracket_times']),
+                            job['max_side'])
     if job['crf'] == 'none':
         return None
-    return resolve_crf(job['crf'], levels=np.iinfo(images[0].dtype).max + 1)
+    return resolve_pair_crf(job['crf'], images[0], images[2], job['times'][0], job['times'][2])
 
 
 #: How much brighter (mean code, fraction of the code range) a shorter exposure may be than a
@@ -255,6 +265,7 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     itself).
     """
     dst = Path(dst)
+    _bracket_crf.cache_clear()
     remove_interrupted_runs(dst)
     check_destination(src, dst, overwrite)
     jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)
