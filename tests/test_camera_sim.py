@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.io import savemat
 
 from expinterp_plugin.commands import simulate as simulate_cmd
-from expinterp_plugin.exposure import camera_sim as cs
+from expinterp_plugin.exposure import camera_sim as cs, crf_prior
 from expinterp_plugin.exposure.imf import imf_table
 from expinterp_plugin.exposure.io import ImageError
 from expinterp_plugin.pair import Pair
@@ -62,7 +62,7 @@ def imf_errors(sample, dorf):
     and high by the true IMF L. The source code z stands for a bin of half-width 0.5 and the
     destination is rounded: the bound is 0.5 * (steepest step of L next to z) + 0.5."""
     camera = sample['camera']
-    crf = cs.response_crf(dorf[0][camera.curve], dorf[1][camera.curve])
+    crf = crf_prior.curve_crf(dorf[0], dorf[1], camera.curve)
     t_low, t_mid, t_high = sample['times']
     errors, bounds = [], []
     for src, dst, ratio in ((sample['mid'], sample['low'], t_low / t_mid),
@@ -222,9 +222,9 @@ def test_missing_dorf_file_is_named(tmp_path):
 
 @given(st.floats(1.2, 3.0))
 @settings(max_examples=20, deadline=None)
-def test_response_crf_inverts_the_curve(gamma):
+def test_a_dorf_style_curve_becomes_its_inverse_table(gamma):
     irradiance = np.linspace(0, 1, 1024)
-    crf = cs.response_crf(irradiance, irradiance ** (1 / gamma))
+    crf = crf_prior.curve_crf(irradiance[None], irradiance[None] ** (1 / gamma), 0)
     # g(z) = ln F^-1(z / 255), normalised at code 128; below code 48 the 1024-sample grid of
     # a DoRF-style curve is too coarse for the steep start of x^(1/gamma).
     codes = np.arange(48, 256)

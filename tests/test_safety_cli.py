@@ -485,3 +485,13 @@ def test_a_broken_option_file_is_one_line_naming_it(pair, tmp_path, text, proble
     err = refused(['interpolate', pair / 'dark.png', pair / 'bright.png', '-o',
                    tmp_path / 'out.png', *times(), '--model', ckpt, '--opt', opt], opt)
     assert problem in err and not (tmp_path / 'out.png').exists()
+
+
+def test_folder_batches_skip_hidden_files(tmp_path):
+    darks, brights, out = tmp_path / 'D', tmp_path / 'B', tmp_path / 'out'
+    frames = render_frames()
+    write_image(darks / 'p0.png', frames[0])
+    write_image(brights / 'p0.png', frames[-1])
+    (darks / '._p0.png').write_bytes(b'AppleDouble')
+    rc, stdout, _ = run(['fuse', darks, brights, '-o', out, '--imf-only', *times(), '--json'])
+    assert rc == 0 and [Path(r['output']).name for r in json.loads(stdout)['pairs']] == ['p0.png']

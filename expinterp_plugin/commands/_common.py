@@ -273,10 +273,10 @@ def add_output_arguments(parser):
 
 
 def image_files(folder):
-    """Image files directly in ``folder``, sorted by name."""
-    from expinterp_plugin.exposure.brackets import IMAGE_SUFFIXES
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files directly in ``folder`` (hidden ones, e.g. macOS ._ files, left out), sorted
+    by name."""
+    from expinterp_plugin.exposure.brackets import is_image
+    return sorted(p for p in Path(folder).iterdir() if is_image(p))
 
 
 def input_pairs(dark, bright, output):

@@ -36,12 +36,13 @@ import numpy as np
 
 from expinterp_plugin.exposure import crf_prior
 from expinterp_plugin.exposure.brackets import FRAMES
-from expinterp_plugin.exposure.crf import CRF, save_crf, strictly_increasing
+from expinterp_plugin.exposure.crf import save_crf
 from expinterp_plugin.exposure.crf_prior import dorf_forward, dorf_split
 from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_write_bytes,
                                           write_image)
 from expinterp_plugin.exposure.prepare import (check_destination, remove_interrupted_runs,
                                                run_jobs, write_manifest)
+from expinterp_plugin.exposure.synth.capture import bracket_times
 from expinterp_plugin.exposure.y0 import DEFAULT_PAIR_CRF, resolve_pair_crf
 
 RADIANCE_SUFFIXES = ('.hdr', '.exr')
@@ -64,23 +65,6 @@ def load_dorf(path):
     non-decreasing (a few curves dip by rounding)."""
     irradiance, brightness = crf_prior.load_dorf(path, curves=None)
     return irradiance, np.maximum.accumulate(brightness, axis=1)
-
-
-def response_crf(irradiance, brightness, levels=256):
-    """The true CRF of one DoRF curve as the package's table g(z) = ln F^-1(z / z_max).
-
-    Code z is round(z_max F(x)), so z / z_max is the centre of its bin on the code axis; code 0
-    (ln 0) takes half of F^-1 at the top of its bin. Flat stretches of a curve (several codes
-    from one irradiance) become a tiny ramp so the table is strictly increasing.
-    """
-    z_max = levels - 1
-    levels01 = np.arange(levels, dtype=np.float64) / z_max
-    levels01[0] = 0.5 / z_max
-    # F^-1 where F is flat is ambiguous; the first irradiance reaching a brightness is taken.
-    inverse = np.interp(levels01, brightness, irradiance)
-    inverse[0] = max(inverse[0], 1e-6) / 2.0
-    g = np.log(np.maximum(inverse, 1e-9))
-    return CRF(strictly_increasing(np.repeat(g[:, None], 3, axis=1), 1e-6), name='dorf')
 
 
 def read_exr(path):
@@ -292,17 +276,11 @@ def draw_camera(rng, files, curves, dorf, cfg):
                   shifts, str(source), window, flip, t_mid, cfg.ev), scene
 
 
-def bracket_times(camera):
-    """(t_low, t_mid, t_high): the middle time divided and multiplied by 2^(EV/2)."""
-    half = 2.0 ** (camera.ev / 2.0)
-    return camera.t_mid / half, camera.t_mid, camera.t_mid * half
-
-
 def render_frames(scene, camera, dorf, rng, noise=True):
     """(low, mid, high) RGB uint8 (H, W, 3) of a scene (linear RGB float32) by ``camera``."""
     irradiance, brightness = dorf[0][camera.curve], dorf[1][camera.curve]
     frames = []
-    for n, t in enumerate(bracket_times(camera)):
+    for n, t in enumerate(bracket_times(camera.t_mid, camera.ev)):
         dy, dx = camera.shifts[2 * n:2 * n + 2]
         shifted = shift_image(scene, dy, dx) if (dy or dx) else scene
         signal = sensor_signal(shifted * t, camera.iso_gain, rng, noise)
@@ -317,7 +295,7 @@ def simulate_sample(seed, index, files, curves, dorf, cfg=SimConfig()):
     rng = np.random.default_rng([seed, index])
     camera, scene = draw_camera(rng, files, curves, dorf, cfg)
     low, mid, high = render_frames(scene, camera, dorf, rng, cfg.noise)
-    return {'low': low, 'mid': mid, 'high': high, 'times': bracket_times(camera),
+    return {'low': low, 'mid': mid, 'high': high, 'times': bracket_times(camera.t_mid, camera.ev),
             'camera': camera}
 
 
