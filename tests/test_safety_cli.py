@@ -380,6 +380,10 @@ def test_a_folder_batch_reports_a_bad_pair_and_goes_on(tmp_path):
 
 @pytest.mark.parametrize('argv, problem', [
     (['prepare', 'S', 'D', '--workers', '0'], '--workers: must be >= 1'),
+    (['simulate', 'D', '--radiance', 'R', '--dorf', 'd.mat', '--iso-max', '0.5'],
+     '--iso-max: must be >= 1.0'),
+    (['simulate', 'D', '--radiance', 'R', '--dorf', 'd.mat', '--jpeg-prob', '1.5'],
+     '--jpeg-prob: must be <= 1.0'),
     (['prepare', 'S', 'D', '--workers', '-3'], '--workers: must be >= 1'),
     (['prepare', 'S', 'D', '--max-side', '-10'], '--max-side: must be >= 1'),
     (['calibrate', 'S', '-o', 'c.npy', '--max-side', '-10'], '--max-side: must be >= 1'),

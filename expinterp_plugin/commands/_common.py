@@ -186,15 +186,18 @@ def add_time_arguments(parser):
     add_crf_argument(parser)
 
 
-def number_at_least(kind, low, strict=False):
+def number_at_least(kind, low, strict=False, high=None):
     """An argparse ``type``: ``kind(text)`` (int or float) that must be finite and >= ``low``
-    (> with ``strict``); named like ``kind`` so argparse's "invalid int value" messages stay."""
+    (> with ``strict``) and, with ``high``, <= ``high``; named like ``kind`` so argparse's
+    "invalid int value" messages stay."""
     def parse(text):
         value = kind(text)
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
         if not (value > low if strict else value >= low):
             raise argparse.ArgumentTypeError(f'must be {">" if strict else ">="} {low}, got {text}')
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f'must be <= {high}, got {text}')
         return value
     parse.__name__ = kind.__name__
     return parse

@@ -2,10 +2,10 @@
 noise x JPEG) in the triplet layout, for training and validating a refiner."""
 import sys
 
-from expinterp_plugin.commands._common import (add_dataset_output_arguments, describe, fail, lmdb_writer,
-                                               non_negative_float, non_negative_int,
-                                               number_at_least, positive_float, positive_int,
-                                               print_json, progress, user_error_types)
+from expinterp_plugin.commands._common import (add_dataset_output_arguments, describe, fail,
+                                               lmdb_writer, non_negative_int, number_at_least,
+                                               positive_float, positive_int, print_json,
+                                               progress, user_error_types)
 
 NAME = 'simulate'
 HELP = ('render brackets of real HDR radiance maps through measured camera responses (DoRF), '
@@ -20,6 +20,7 @@ DEFAULT_JPEG_PROB = 0.8
 DEFAULT_SHIFT_PROB = 0.3
 #: The pair estimator needs some pixels: renders are at least this many on a side.
 number_of_pixels = number_at_least(int, 32)
+PROBABILITY = number_at_least(float, 0.0, high=1.0)
 
 
 def add_arguments(parser):
@@ -37,13 +38,13 @@ def add_arguments(parser):
                         help='square render side in pixels (default %(default)s)')
     parser.add_argument('--ev', type=positive_float, default=DEFAULT_EV,
                         help='stops between dark and bright (default %(default)s)')
-    parser.add_argument('--iso-max', type=positive_float, default=DEFAULT_ISO_MAX,
+    parser.add_argument('--iso-max', type=number_at_least(float, 1.0), default=DEFAULT_ISO_MAX,
                         help='largest ISO-like gain over base, log-uniform from 1 '
                         '(default %(default)s)')
-    parser.add_argument('--jpeg-prob', type=non_negative_float, default=DEFAULT_JPEG_PROB,
+    parser.add_argument('--jpeg-prob', type=PROBABILITY, default=DEFAULT_JPEG_PROB,
                         help='probability of JPEG (quality 70-98), else lossless '
                         '(default %(default)s)')
-    parser.add_argument('--shift-prob', type=non_negative_float, default=DEFAULT_SHIFT_PROB,
+    parser.add_argument('--shift-prob', type=PROBABILITY, default=DEFAULT_SHIFT_PROB,
                         help='probability of sub-pixel misalignment (default %(default)s)')
     parser.add_argument('--no-noise', action='store_true', help='noise-free renders')
     add_dataset_output_arguments(parser, 'simulate')
@@ -51,9 +52,7 @@ def add_arguments(parser):
 
 def run(args):
     from expinterp_plugin.exposure.camera_sim import SimConfig, write_simulated_dataset
-    if args.jpeg_prob > 1 or args.shift_prob > 1:
-        return fail('--jpeg-prob and --shift-prob are probabilities in [0, 1]')
-    config = SimConfig(size=args.size, ev=args.ev, iso=(1.0, max(1.0, args.iso_max)),
+    config = SimConfig(size=args.size, ev=args.ev, iso=(1.0, args.iso_max),
                        jpeg_prob=args.jpeg_prob, shift_prob=args.shift_prob,
                        noise=not args.no_noise)
     try:
