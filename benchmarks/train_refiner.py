@@ -31,10 +31,12 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_simulate  # noqa: E402  (the refiner's forward-pass timing)
 import reproduce  # noqa: E402  (the log parser and curve plot of the reproduction benchmark)
 
 import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
-from expinterp_plugin.evaluation import evaluate, load_triplet_frames, make_predictor  # noqa: E402
+from expinterp_plugin.evaluation import (load_triplet_frames, make_predictor,  # noqa: E402
+                                         score, triplet_pair)
 from expinterp_plugin.exposure.brackets import read_triplet_layout  # noqa: E402
 from expinterp_plugin.exposure.io import to_dtype  # noqa: E402
 from expinterp_plugin.exposure.io import atomic_write_bytes  # noqa: E402
@@ -123,66 +125,52 @@ def train(opt, data, threads):
     return experiment, wall, cpu
 
 
-def scores_by_name(result):
-    return {r['name']: (r['psnr'], r['ssim']) for r in result['triplets']}
-
-
-def compare(root, ckpt, opt_path, max_side=None):
-    """y0 and y0 + refiner on one triplet root: per triplet, per bracket and mean."""
-    y0 = scores_by_name(evaluate(root, 'imf-linear', max_side=max_side))
-    model = scores_by_name(evaluate(root, f'model:{ckpt}', opt=opt_path, max_side=max_side))
-    rows = [{'name': n, 'psnr_y0': y0[n][0], 'psnr': model[n][0], 'ssim_y0': y0[n][1],
-             'ssim': model[n][1], 'gain': model[n][0] - y0[n][0]} for n in sorted(y0)]
+def score_root(root, y0, model):
+    """y0 and y0 + refiner on one triplet root, in one pass (each triplet's frames read and its
+    pair CRF estimated once for both): per triplet, per bracket and mean, and the PSNR pooled
+    over every triplet's pixels in each tonal region of the real middle frame (REGIONS, with
+    the share of pixels per region). ``y0``, ``model``: ``make_predictor`` predictors."""
+    rows, sums = [], {r: {'y0': 0.0, 'refiner': 0.0, 'n': 0} for r in REGIONS}
+    for triplet in read_triplet_layout(root):
+        dark, gt, bright = load_triplet_frames(triplet)
+        pair = triplet_pair(triplet, dark, bright, 'pair')
+        luma = gt.astype(np.float64).mean(axis=2) / 255.0
+        masks = {region: (luma >= lo) & (luma < hi) for region, (lo, hi) in REGIONS.items()}
+        row = {'name': triplet.name}
+        for name, predictor, suffix in (('y0', y0, '_y0'), ('refiner', model, '')):
+            prediction = predictor(triplet, dark, bright, pair)
+            row['psnr' + suffix], row['ssim' + suffix] = score(prediction, gt)
+            err = (to_dtype(prediction, np.uint8).astype(np.float64) - gt) ** 2
+            for region, mask in masks.items():
+                sums[region][name] += float(err[mask].sum())
+        for region, mask in masks.items():
+            sums[region]['n'] += int(mask.sum()) * 3
+        row['gain'] = row['psnr'] - row['psnr_y0']
+        rows.append(row)
+    rows.sort(key=lambda r: r['name'])
+    keys = ('psnr_y0', 'psnr', 'ssim_y0', 'ssim', 'gain')
     brackets = {}
     for row in rows:
         brackets.setdefault(row['name'].rsplit('_', 3)[0], []).append(row)
-    per_bracket = {b: {k: float(np.mean([r[k] for r in rs])) for k in
-                       ('psnr_y0', 'psnr', 'ssim_y0', 'ssim', 'gain')} | {'triplets': len(rs)}
+    per_bracket = {b: {k: float(np.mean([r[k] for r in rs])) for k in keys} | {'triplets': len(rs)}
                    for b, rs in brackets.items()}
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in
-            ('psnr_y0', 'psnr', 'ssim_y0', 'ssim', 'gain')}
-    return {'root': str(root), 'count': len(rows), 'mean': mean, 'brackets': per_bracket,
-            'triplets': rows}
-
-
-def region_psnr(root, ckpt, opt_path):
-    """PSNR of y0 and of y0 + refiner pooled over every triplet's pixels in each tonal region
-    of the real middle frame (REGIONS), with the share of pixels per region."""
-    y0 = make_predictor('imf-linear')
-    model = make_predictor(f'model:{ckpt}', opt=opt_path)
-    sums = {r: {'y0': 0.0, 'refiner': 0.0, 'n': 0} for r in REGIONS}
-    for triplet in read_triplet_layout(root):
-        dark, gt, bright = load_triplet_frames(triplet)
-        luma = gt.astype(np.float64).mean(axis=2) / 255.0
-        for name, predictor in (('y0', y0), ('refiner', model)):
-            err = (to_dtype(predictor(triplet, dark, bright), np.uint8).astype(np.float64) -
-                   gt) ** 2
-            for region, (lo, hi) in REGIONS.items():
-                mask = (luma >= lo) & (luma < hi)
-                sums[region][name] += float(err[mask].sum())
-                if name == 'y0':
-                    sums[region]['n'] += int(mask.sum()) * 3
     total = sum(v['n'] for v in sums.values())
-    return {r: {'share': round(v['n'] / total, 3),
-                **{k: round(10 * np.log10(255.0 ** 2 / max(v[k] / max(v['n'], 1), 1e-12)), 3)
-                   for k in ('y0', 'refiner')}} for r, v in sums.items()}
+    regions = {r: {'share': round(v['n'] / total, 3),
+                   **{k: round(10 * np.log10(255.0 ** 2 / max(v[k] / max(v['n'], 1), 1e-12)), 3)
+                      for k in ('y0', 'refiner')}} for r, v in sums.items()}
+    return {'root': str(root), 'count': len(rows),
+            'mean': {k: float(np.mean([r[k] for r in rows])) for k in keys},
+            'brackets': per_bracket, 'triplets': rows}, regions
 
 
-def seconds_per_megapixel(opt, threads, side=1024, repeats=3):
-    """CPU forward time of network_g on a side x side 9-channel input, in s/MP (best of N)."""
-    import torch
+def seconds_per_megapixel(threads):
+    """CPU seconds per megapixel of network_g's forward pass (bench_simulate's measurement)."""
+    return bench_simulate.refiner_speed(threads, repeat=3, clock=time.process_time)
+
+
+def parameter_count(opt):
     from basicsr.archs import build_network
-    torch.set_num_threads(threads)
-    net = build_network(dict(opt['network_g'])).eval()
-    x = torch.rand(1, opt['network_g']['in_channels'], side, side)
-    times = []
-    with torch.no_grad():
-        net(x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            net(x)
-            times.append(time.perf_counter() - start)
-    return min(times) / (side * side / 1e6), sum(p.numel() for p in net.parameters())
+    return sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
 
 
 def curve_series(curves, y0_curves):
@@ -249,11 +237,12 @@ def main():
     log_file = max(experiment.glob(f'train_{opt["name"]}_*.log'))
     curves = reproduce.parse_validation_log(log_file.read_text())
     log('evaluating y0 and the refiner')
-    real = compare(args.data / 'real1024', ckpt, args.data / 'refiner_sim.yml')
-    heldout = compare(args.data / 'val', ckpt, args.data / 'refiner_sim.yml')
-    regions = {key: region_psnr(args.data / folder, ckpt, args.data / 'refiner_sim.yml')
-               for key, folder in (('real_1024', 'real1024'), ('heldout_dorf', 'val'))}
-    s_per_mp, params = seconds_per_megapixel(opt, threads=1)
+    y0 = make_predictor('imf-linear')
+    model = make_predictor(f'model:{ckpt}', opt=args.data / 'refiner_sim.yml')
+    real, real_regions = score_root(args.data / 'real1024', y0, model)
+    heldout, heldout_regions = score_root(args.data / 'val', y0, model)
+    regions = {'real_1024': real_regions, 'heldout_dorf': heldout_regions}
+    s_per_mp, params = seconds_per_megapixel(threads=1), parameter_count(opt)
     draw(curves, args.figure)
     summaries = {k: json.loads((args.data / f'{k}.json').read_text())
                  for k in ('train', 'val') if (args.data / f'{k}.json').is_file()}
