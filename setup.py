@@ -3,7 +3,11 @@
 basicsr itself is deliberately not in install_requires: declaring it makes pip resolve
 basicsr 1.4.2's own requirements (opencv-python next to opencv-python-headless, tb-nightly,
 and packages no run imports). The README installs it with --no-deps, and the runtime
-requirements basicsr really imports are listed here instead.
+requirements basicsr really imports are listed here instead (its declared addict, future,
+requests, scikit-image and yapf are imported by no module a run loads). It installs basicsr
+*after* expinterp: pip checks the installed set against every package's declared requirements
+after an install that resolves dependencies, and would print basicsr's seven unmet ones as
+``ERROR: pip's dependency resolver ...`` lines; ``--no-deps`` skips that check.
 
 Installing also puts ``expinterp_plugin.pth`` into site-packages; its one line imports
 ``expinterp_plugin._autoload`` at interpreter start, which only arms an import hook (no torch,

@@ -28,8 +28,9 @@ against the real middle exposure) for a tiny DenoiseNet on a 1 MP crop and for t
 default-size DenoiseNet on --seam-crop (its channel attention pools globally, so tiles differ
 slightly from the whole image); with --seam-model also for a trained checkpoint.
 
-Data: the Sony A6400 bracket of /work/shared/data/real-brackets (dark 1/125 s, middle 1/30 s,
-bright 1/8 s, 3008x2000), centre crops; a synthetic scene when that folder is absent.
+Data: the Sony A6400 bracket of DATA/real-brackets (dark 1/125 s, middle 1/30 s, bright
+1/8 s, 3008x2000; DATA from --data-root, $EXPINTERP_DATA or ../shared/data: data_root.py),
+centre crops; a synthetic scene when that folder is absent and --data-root is not given.
 
     python benchmarks/bench_fuse.py [--quick] [--crop 2048x1024] [--tile 512] [--big 6000x4000]
 """
@@ -49,8 +50,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_root import ENV, add_data_root_argument, data_root, require
+
 REPO = Path(__file__).resolve().parents[1]
-BRACKETS = REPO.parent / 'shared' / 'data' / 'real-brackets'
 SEQUENCE = 'ntu_a6400_scene3'
 TRIPLET = (4, 6, 8)  # 1/125 s, 1/30 s, 1/8 s: 4 EV from dark to bright
 TINY_DENOISE = {'type': 'DenoiseNet', 'in_channels': 3, 'out_channels': 3, 'n_feat': 8,
@@ -65,13 +67,14 @@ def size_arg(text):
 
 def real_triplet():
     """(dark, mid, bright) RGB uint8 and their times from the shared brackets, or None."""
-    manifest = BRACKETS / 'manifest.json'
+    brackets = data_root() / 'real-brackets'
+    manifest = brackets / 'manifest.json'
     if not manifest.is_file():
         return None
     from expinterp_plugin.exposure.io import read_image
     sequence = next(s for s in json.loads(manifest.read_text())['sequences']
                     if s['id'] == SEQUENCE)
-    frames = [read_image(BRACKETS / sequence['folder'] / sequence['files'][i]) for i in TRIPLET]
+    frames = [read_image(brackets / sequence['folder'] / sequence['files'][i]) for i in TRIPLET]
     times = [sequence['exposure_times_s'][i] for i in TRIPLET]
     return frames, times, f'{SEQUENCE} frames {TRIPLET}'
 
@@ -287,8 +290,13 @@ def main():
     parser.add_argument('--seam-model', metavar='CKPT',
                         help='also check tiling on --seam-crop with this trained checkpoint '
                         '(options found as `expinterp interpolate` finds them)')
+    add_data_root_argument(parser)
     parser.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.data_root:
+        # Through the environment: the child processes read the bench data too.
+        require(args.data_root, 'real-brackets', 'manifest.json')
+        os.environ[ENV] = str(args.data_root.resolve())
     if args.child:
         return CHILDREN[args.child[0]](json.loads(args.child[1]))
     crop = args.crop or ((512, 384) if args.quick else (2048, 1024))

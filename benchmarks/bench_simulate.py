@@ -10,7 +10,7 @@
   the same forward on one thread as this process's CPU time (what a quiet core would take; on
   a shared machine wall clock also counts the time other processes hold the core).
 
-    python benchmarks/bench_simulate.py [--shared ../shared] [--size 256] [--samples 40]
+    python benchmarks/bench_simulate.py [--data-root DIR] [--size 256] [--samples 40]
 """
 import os
 
@@ -19,12 +19,13 @@ for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
+
+from data_root import add_data_root_argument, data_root, require  # noqa: E402
 
 from expinterp_plugin.exposure import camera_sim as cs  # noqa: E402
 from expinterp_plugin.exposure.y0 import DEFAULT_PAIR_CRF, resolve_pair_crf  # noqa: E402
@@ -52,14 +53,13 @@ def refiner_speed(threads, repeat, clock=time.perf_counter, side=1024):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--shared', type=Path, default=ROOT.parent / 'shared')
+    add_data_root_argument(parser)
     parser.add_argument('--size', type=int, default=256)
     parser.add_argument('--samples', type=int, default=40)
     parser.add_argument('--repeat', type=int, default=3)
     args = parser.parse_args()
-    hdr, dorf_path = args.shared / 'data' / 'hdr', args.shared / 'data' / 'crf' / 'dorf_201_crf.mat'
-    if not hdr.is_dir() or not dorf_path.is_file():
-        sys.exit(f'{hdr} or {dorf_path}: shared data not found')
+    root = data_root(args.data_root)
+    hdr, dorf_path = require(root, 'hdr'), require(root, 'crf', 'dorf_201_crf.mat')
     files, skipped = cs.radiance_files(hdr)
     dorf = cs.load_dorf(dorf_path)
     train, _ = cs.dorf_split(dorf[0].shape[0])

@@ -54,7 +54,7 @@ def main():
     args = arguments(__doc__.splitlines()[0], 512).parse_args()
     start = time.perf_counter()
     brackets = {}
-    for bracket, times, images in read_brackets(args.shared, args.max_side):
+    for bracket, times, images in read_brackets(args.data_root, args.max_side):
         scores = {m: round(leave_one_out_psnr(images, times, m, **options), 3)
                   for m, options in CALIBRATION_CANDIDATES.items()}
         chosen = max(scores, key=scores.get)

@@ -9,7 +9,7 @@ produced y0 and a fused image, the fallback steps used, the estimated ratios (EV
 confidences, and for the scenes with an ``ev.txt`` the estimate against the span of the listed
 EVs (max - min, assuming the extremes form the pair).
 
-    python benchmarks/eval_mefb.py [--shared ../shared]
+    python benchmarks/eval_mefb.py [--data-root DIR]
 """
 import argparse
 import contextlib
@@ -22,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from data_root import add_data_root_argument, data_root, require
 
 from expinterp_plugin import mefb
 from expinterp_plugin.cli import main as cli
@@ -38,9 +40,9 @@ def run_json(argv):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
+    add_data_root_argument(parser)
     args = parser.parse_args()
-    root = Path(args.shared) / 'data' / 'mefb'
+    root = require(data_root(args.data_root), 'mefb')
     try:
         pairs = mefb.read_pairs(root)
     except FileNotFoundError as err:

@@ -13,7 +13,7 @@ real brackets whose spacing is 2, 3, 4, 5 or 6 EV (+- 0.25) and that has a middl
   CRF either way), to check that along the exponential ambiguity y0 does not depend on the
   reported ratio.
 
-Usage: python benchmarks/eval_ratio.py [--max-side 512] [--shared ../shared]
+Usage: python benchmarks/eval_ratio.py [--max-side 512] [--data-root DIR]
 """
 import json
 import sys
@@ -69,7 +69,7 @@ def summarise(rows):
 def main():
     args = arguments(__doc__.splitlines()[0], 512).parse_args()
     start, by_spacing = time.perf_counter(), {}
-    for bracket, times, images in read_brackets(args.shared, args.max_side):
+    for bracket, times, images in read_brackets(args.data_root, args.max_side):
         for spacing in SPACINGS_EV:
             for i, j, k in select_triplets(times, ev=spacing):
                 row = pair_rows(images, times, i, j, k) | {'bracket': bracket.name}

@@ -11,7 +11,7 @@ dark and bright frames and scored with BasicSR's PSNR/SSIM (prediction rounded t
 - calibrated: CRF from the *other* frames of the same camera (all frames of the bracket except
   the triplet's three), the ``expinterp calibrate`` + ``--crf FILE`` workflow.
 
-Usage: python benchmarks/eval_real.py [--max-side 1024] [--shared ../shared]
+Usage: python benchmarks/eval_real.py [--max-side 1024] [--data-root DIR]
 """
 import json
 import sys
@@ -91,7 +91,7 @@ def main():
     args = arguments(__doc__.splitlines()[0], 1024).parse_args()
     rows, ratio_errors, true_ratios = {}, {}, []
     start = time.perf_counter()
-    for bracket, times, images in read_brackets(args.shared, args.max_side):
+    for bracket, times, images in read_brackets(args.data_root, args.max_side):
         for i, j, k in select_triplets(times):
             true_ratios.append(times[k] / times[i])
             for name, predict in methods_for(images, times, i, j, k, ratio_errors):

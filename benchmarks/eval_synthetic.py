@@ -13,7 +13,7 @@ against the rendered middle frame; with ``times_hidden`` also the ratio error in
 ``--curves train`` runs the same on the 134 training curves (for choosing settings without
 touching the held-out ones).
 
-    python benchmarks/eval_synthetic.py [--curves held-out] [--max-side 256]
+    python benchmarks/eval_synthetic.py [--curves held-out] [--max-side 256] [--data-root DIR]
 """
 import argparse
 import json
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from data_root import add_data_root_argument, data_root, require
 
 from expinterp_plugin.exposure import crf_prior
 from expinterp_plugin.exposure.estimate import estimate_crf, estimate_pair_exposure
@@ -109,14 +111,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--curves', choices=('held-out', 'train'), default='held-out')
     parser.add_argument('--max-side', type=int, default=256)
-    parser.add_argument('--shared', default=str(Path(__file__).resolve().parents[2] / 'shared'))
+    add_data_root_argument(parser)
     parser.add_argument('--estimators', default='{"emor": {"method": "emor"}, '
                         '"polynomial": {"method": "polynomial"}}',
                         help='JSON {name: estimate_crf options}')
     args = parser.parse_args()
-    data = Path(args.shared) / 'data'
-    irradiance, brightness = crf_prior.load_dorf(data / 'crf' / 'dorf_201_crf.mat')
-    maps = radiance_maps(data / 'hdr', args.max_side)
+    data = data_root(args.data_root)
+    irradiance, brightness = crf_prior.load_dorf(require(data, 'crf', 'dorf_201_crf.mat'))
+    maps = radiance_maps(require(data, 'hdr'), args.max_side)
     train, held_out = crf_prior.dorf_split()
     curves = held_out if args.curves == 'held-out' else train
     estimators = json.loads(args.estimators)

@@ -4,10 +4,13 @@
    and the brightness-order reversal of ours and of the stored ``fused_sample/`` results.
 2. Real brackets, the paper's Table III protocol: on a triplet layout (``expinterp prepare
    ../shared/data/real-brackets DIR --max-side 512``), Mertens of the pair, with the 2018
-   virtual image, with y0, optionally with a trained model (``--model CKPT``), and with the real
+   virtual image, with y0 (the paper's three-frame fusion and `expinterp fuse`'s default
+   coarse-middle fusion), optionally with a trained model (``--model CKPT``), and with the real
    middle frame (ceiling): MEF-SSIM against the three real exposures (as ``expinterp eval
    --fusion``) and the order reversal against the radiance from (dark, bright) with the known
-   times; the real middle frame itself is scored too (a global camera curve: ~0 expected).
+   times; the real middle frame itself is scored too (a global camera curve: ~0 expected). The
+   same fusions are also scored by MEFB's protocol (against the dark and bright frames only),
+   so a reader sees what each protocol rewards: there even the real middle frame loses.
 3. Per scene a side-by-side figure: images on top, below each fused image a map of its
    reversed block pairs over its blocks' grey (red: share of the block's compared pairs that
    are reversed, full red at 25 %; blue: unreliable blocks, saturated or black in both inputs
@@ -16,7 +19,7 @@
 Writes OUT/report.md and, with the ``markdown`` package (a tensorboard dependency), OUT/report.html
 beside OUT/figures/*.png, OUT/mefb.{md,json}, OUT/real.json; JSON summary on stdout.
 
-Usage: python benchmarks/fusion_report.py [--mefb DIR] [--real DIR] [--out DIR]
+Usage: python benchmarks/fusion_report.py [--mefb DIR | --data-root DATA] [--real DIR] [--out DIR]
        [--model CKPT [--opt YML]] [--limit N] [--figures sample|all|none]
 """
 import argparse
@@ -37,7 +40,8 @@ COLUMNS_PER_ROW = 5
 #: Reversed share of a block's pairs drawn at full red.
 FULL_RED = 0.25
 REAL_COLUMNS = {'pair': 'pair only', 'with_virtual2018': '+ 2018 virtual',
-                'with_method': '+ y0', 'with_model': '+ model', 'ceiling': '+ real mid',
+                'with_method': '+ y0 (three-frame)', 'coarse_middle': 'coarse-middle + y0',
+                'with_model': '+ model', 'ceiling': '+ real mid',
                 'real_mid_alone': 'real mid alone'}
 
 
@@ -130,6 +134,7 @@ def real_brackets(root, out, model=None, opt=None, figures='sample'):
     """Table III protocol with order reversal on a triplet layout; see the module docstring."""
     import expinterp_plugin  # noqa: F401  (compat before basicsr's first import)
     from expinterp_plugin import evaluation as ev
+    from expinterp_plugin.mefb import mefb_mef_ssim
     from expinterp_plugin.exposure.brackets import read_triplet_layout
     y0_predictor = ev.make_predictor('imf-linear')
     model_predictor = ev.make_predictor(f'model:{model}', opt=opt) if model else None
@@ -144,13 +149,16 @@ def real_brackets(root, out, model=None, opt=None, figures='sample'):
                 dark, mid, bright, model_predictor(triplet, dark, bright, pair),
                 columns=('with_method',))['with_method']
         scores = ev.fusion_mef_ssim(dark, mid, bright, images)
+        two_inputs = {c: mefb_mef_ssim(ev.to_uint8(dark), ev.to_uint8(bright), img)
+                      for c, img in images.items()}
         log_e = ev.pair_log_radiance(pair)
         images['real_mid_alone'] = ev.to_uint8(mid)
         results = {c: order_consistency(log_e, img) for c, img in images.items()}
-        row = {'name': triplet.name, 'mef_ssim': scores,
+        row = {'name': triplet.name, 'mef_ssim': scores, 'mefb_protocol': two_inputs,
                'order': {c: r.summary() for c, r in results.items()},
                'sensitivity': sensitivity(log_e, {REAL_COLUMNS[c]: images[c] for c in
-                                                  ('pair', 'with_method', 'real_mid_alone')})}
+                                                  ('pair', 'with_method', 'coarse_middle',
+                                                   'real_mid_alone')})}
         if figures == 'all' or (figures == 'sample' and triplet.name.endswith(
                 ('_02_03_04', '_05_08_10', '_00_02_04', '_04_06_08', '_03_05_07'))):
             panels = [('dark', ev.to_uint8(dark), None), ('bright', ev.to_uint8(bright), None),
@@ -163,6 +171,8 @@ def real_brackets(root, out, model=None, opt=None, figures='sample'):
     columns = list(rows[0]['order'])
     mean = {'mef_ssim': {c: float(np.mean([r['mef_ssim'][c] for r in rows]))
                          for c in rows[0]['mef_ssim']},
+            'mefb_protocol': {c: float(np.mean([r['mefb_protocol'][c] for r in rows]))
+                              for c in rows[0]['mefb_protocol']},
             'reversed': {c: float(np.mean([r['order'][c]['fraction'] for r in rows]))
                          for c in columns},
             'weighted': {c: float(np.mean([r['order'][c]['weighted'] for r in rows]))
@@ -177,12 +187,14 @@ def real_markdown(result):
              '(multi-scale) against the real low/mid/high, and brightness-order reversal '
              '(% of block pairs >= 1 EV apart; EV-weighted) against the radiance from the pair'
              + ('' if result['model'] else '; no trained model given (--model), so no model row'),
-             '', '| Mertens fusion of | MEF-SSIM | reversed % | EV-weighted % |',
-             '|---|---|---|---|']
+             + '; MEFB protocol: MEF-SSIM against the dark and bright frames only',
+             '', '| fusion of | MEF-SSIM (Table III) | MEF-SSIM (MEFB protocol) | reversed % | '
+             'EV-weighted % |', '|---|---|---|---|---|']
     for column, label in REAL_COLUMNS.items():
         if column in mean['reversed']:
-            score = mean['mef_ssim'].get(column)
-            lines.append(f'| {label} | {"" if score is None else f"{score:.4f}"} | '
+            cells = [mean[key].get(column) for key in ('mef_ssim', 'mefb_protocol')]
+            cells = ['' if v is None else f'{v:.4f}' for v in cells]
+            lines.append(f'| {label} | {cells[0]} | {cells[1]} | '
                          f'{100 * mean["reversed"][column]:.2f} | '
                          f'{100 * mean["weighted"][column]:.2f} |')
     return '\n'.join(lines) + '\n'
@@ -237,19 +249,19 @@ def write_report(out, mefb_result, real_result):
 
 
 def readme_figure(data, scene, path, methods=('FMMEF', 'DEM')):
-    """The compact figure of the README: one MEFB scene's inputs, our pair-only and y0 fusions
-    and stored ``methods`` labelled with their MEF-SSIM, each above its reversal map, 900 px
-    wide."""
+    """The compact figure of the README: one MEFB scene's inputs, our pair-only, three-frame
+    and default (coarse-middle) fusions and stored ``methods`` labelled with their MEF-SSIM,
+    each above its reversal map, 1200 px wide."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from mefb import fuse_ours, times_unknown_pair
+    from mefb import benchmark_pair, fuse_ours
     from expinterp_plugin import mefb
     from expinterp_plugin.evaluation import pair_log_radiance
     from expinterp_plugin.exposure.io import read_image
-    pair = times_unknown_pair({p.name: p for p in mefb.read_pairs(data)}[scene])
+    pair = benchmark_pair({p.name: p for p in mefb.read_pairs(data)}[scene])
     under, over = pair.dark, pair.bright
     ours, _, _ = fuse_ours(pair)
     stored = mefb.stored_fused(data)
-    fused = {m: ours[m] for m in ('pair-only', 'y0')}
+    fused = {m: ours[m] for m in ('pair-only', 'y0', 'coarse-middle') if m in ours}
     fused.update({m: read_image(stored[(scene, m)]) for m in methods})
     log_e = pair_log_radiance(pair)
     scores = {m: mefb.mefb_mef_ssim(under, over, f) for m, f in fused.items()}
@@ -257,15 +269,16 @@ def readme_figure(data, scene, path, methods=('FMMEF', 'DEM')):
     panels += [(f'{m} {scores[m]:.3f}', f, order_consistency(log_e, f))
                for m, f in fused.items()]
     write_png(path, scene_figure(panels, f'MEFB {scene}: each fusion with its MEF-SSIM, below '
-                                 'it its reversed block pairs (red)', 900, len(panels)))
+                                 'it its reversed block pairs (red)', 1200, len(panels)))
 
 
 def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import mefb as mefb_benchmark
+    from data_root import add_data_root_argument, data_root, require
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--mefb', default=str(mefb_benchmark.DEFAULT_DATA),
-                        help='MEFB folder ("" to skip)')
+    parser.add_argument('--mefb', help='MEFB folder (default: DATA/mefb; "" to skip)')
+    add_data_root_argument(parser)
     parser.add_argument('--real', default='', help='triplet-layout folder of real brackets')
     parser.add_argument('--out', default='results/fusion_report', help='output folder')
     parser.add_argument('--model', help='a trained checkpoint for the real-bracket model row')
@@ -275,6 +288,10 @@ def main(argv=None):
     parser.add_argument('--readme-figure', nargs=2, metavar=('SCENE', 'PNG'),
                         help='only write the compact figure of one MEFB scene to PNG')
     args = parser.parse_args(argv)
+    if args.mefb is None:
+        args.mefb = data_root(args.data_root) / 'mefb'
+    if args.mefb:
+        require(args.mefb)
     if args.readme_figure:
         readme_figure(args.mefb, *args.readme_figure)
         return 0

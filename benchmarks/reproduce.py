@@ -11,8 +11,9 @@ Usage (from the repository root):
     python benchmarks/reproduce.py             # fuller: 3 seeds, 2000 iters (~30 min, 2 cores)
     python benchmarks/reproduce.py --smoke     # ~1-2 min: 2 models, 20 iterations (tests)
     python benchmarks/reproduce.py --data-only # only the data, for options/repro/*.yml by hand
-Options: --out DIR (results/repro), --data DIR (datasets/repro), --real DIR (the shared real
-brackets), --test-bracket NAME, --train-brackets NAMES, --minc-weights PATH, --seeds N,
+Options: --out DIR (results/repro), --data DIR (datasets/repro), --real DIR (the real brackets,
+default DATA/real-brackets with DATA from --data-root, $EXPINTERP_DATA or ../shared/data:
+data_root.py), --test-bracket NAME, --train-brackets NAMES, --minc-weights PATH, --seeds N,
 --iters N, --val-freq N, --jobs N, --overwrite.
 
 Data (made with the project's own commands):
@@ -49,13 +50,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from data_root import add_data_root_argument, data_root, require
+
 from expinterp_plugin.evaluation import FUSION_COLUMNS, evaluate
 from expinterp_plugin.figures import LIGHT, Axes, blank_canvas
 from expinterp_plugin.exposure.io import atomic_directory, atomic_write_bytes, write_image
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = REPO / 'options' / 'repro'
-DEFAULT_REAL = REPO.parent / 'shared' / 'data' / 'real-brackets'
 DEFAULT_TEST_BRACKET = 'ntu_a6400_scene3'
 
 #: name -> (option file stem, Table II row, trained with several seeds for the curves, needs MINC)
@@ -490,9 +492,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='results/repro', help='runs and report folder')
     parser.add_argument('--data', help='data folder (default datasets/repro; reused when its '
                         'settings match)')
-    parser.add_argument('--real', default=str(DEFAULT_REAL),
-                        help='folder of real bracket folders (default ../shared/data/'
-                        'real-brackets); skipped when absent')
+    parser.add_argument('--real', help='folder of real bracket folders (default: '
+                        'DATA/real-brackets, skipped when absent)')
+    add_data_root_argument(parser)
     parser.add_argument('--test-bracket', default=DEFAULT_TEST_BRACKET,
                         help='real bracket held out for testing (default ntu_a6400_scene3)')
     parser.add_argument('--train-brackets', metavar='NAMES',
@@ -550,7 +552,10 @@ def main(argv=None):
     data = Path(args.data or 'datasets/repro').resolve()
     train_brackets = None if args.train_brackets is None else \
         [b for b in args.train_brackets.split(',') if b]
-    data_report = make_data(data, profile, Path(args.real), args.test_bracket, train_brackets,
+    # Named folders must exist; the default one is optional (the real parts are skipped).
+    real = require(args.real or args.data_root / 'real-brackets') \
+        if args.real or args.data_root else data_root() / 'real-brackets'
+    data_report = make_data(data, profile, real, args.test_bracket, train_brackets,
                             args.overwrite)
     if args.data_only:
         print(json.dumps(data_report, indent=2))

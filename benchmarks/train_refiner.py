@@ -4,9 +4,10 @@ Steps (issue 13), every one reproducible from this command:
 
 1. ``expinterp simulate`` the training set (DoRF train curves, seed 0) and a validation set of
    the held-out DoRF curves (i % 3 == 2, seed 1) from the HDR radiance maps in
-   ../shared/data/hdr; ``expinterp prepare`` the shared real brackets at <= 512 px (validation
-   during training) and <= 1024 px (the final test). The real brackets are never radiance
-   sources: the simulator reads only the HDR folder.
+   DATA/hdr (DATA: --data-root, $EXPINTERP_DATA or ../shared/data); ``expinterp prepare``
+   the shared real brackets at <= 512 px (validation during training) and <= 1024 px (the
+   final test). The real brackets are never radiance sources: the simulator reads only the
+   HDR folder.
 2. Train ``options/refiner_sim.yml`` with BasicSR (``python -m expinterp_plugin.train``) under
    ``nice``, in a fresh process; CPU minutes are the children's user + system time.
 3. Score y0 (the library default: pair-estimated CRF, linear IMF) and y0 + refiner on the real
@@ -15,7 +16,7 @@ Steps (issue 13), every one reproducible from this command:
    -0.2 dB); write the PSNR-vs-iteration curve and the refiner's CPU s/MP.
 
 Usage: python benchmarks/train_refiner.py [--data datasets/sim] [--samples 800] [--iters N]
-       [--figure docs/refiner_sim_curves.png] [--shared ../shared]
+       [--figure docs/refiner_sim_curves.png] [--data-root DIR]
 Existing data folders under --data are reused (the simulator is deterministic for its seed).
 """
 import argparse
@@ -32,6 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_simulate  # noqa: E402  (the refiner's forward-pass timing)
+from data_root import add_data_root_argument, data_root, require  # noqa: E402
 import reproduce  # noqa: E402  (the log parser and curve plot of the reproduction benchmark)
 
 import expinterp_plugin  # noqa: E402,F401  (compat before basicsr's first import)
@@ -69,10 +71,11 @@ def run_niced(args, env=None, stdout=None):
     return time.perf_counter() - wall, child_cpu_seconds() - cpu
 
 
-def make_data(data, shared, samples, val_samples, size, workers):
-    """Simulated train/val sets and the prepared real brackets; {name: cost} of what was made."""
-    hdr, dorf = shared / 'data' / 'hdr', shared / 'data' / 'crf' / 'dorf_201_crf.mat'
-    real = shared / 'data' / 'real-brackets'
+def make_data(data, root, samples, val_samples, size, workers):
+    """Simulated train/val sets and the prepared real brackets of the data ``root``; {name:
+    cost} of what was made."""
+    hdr, dorf = require(root, 'hdr'), require(root, 'crf', 'dorf_201_crf.mat')
+    real = require(root, 'real-brackets')
     jobs = {
         'train': [sys.executable, '-m', 'expinterp_plugin.cli', 'simulate', str(data / 'train'),
                   '--radiance', str(hdr), '--dorf', str(dorf), '--split', 'train', '--samples',
@@ -208,7 +211,7 @@ def ship_decision(real):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', default='datasets/sim', type=Path)
-    parser.add_argument('--shared', default=ROOT.parent / 'shared', type=Path)
+    add_data_root_argument(parser)
     parser.add_argument('--samples', type=int, default=800)
     parser.add_argument('--val-samples', type=int, default=64)
     parser.add_argument('--size', type=int, default=256)
@@ -220,8 +223,8 @@ def main():
     parser.add_argument('--eval-only', action='store_true',
                         help='score the finished experiment again (costs from the --json file)')
     args = parser.parse_args()
-    if not (args.shared / 'data' / 'hdr').is_dir():
-        sys.exit(f'{args.shared / "data" / "hdr"}: shared HDR radiance maps not found')
+    root = data_root(args.data_root)
+    require(root, 'hdr')
     opt = training_options(args.data, args.iters)
     if args.eval_only:
         previous = json.loads(Path(args.json_out).read_text())
@@ -229,7 +232,7 @@ def main():
         experiment = Path('experiments') / opt['name']
         wall, cpu = previous['train_wall_min'] * 60, previous['train_cpu_min'] * 60
     else:
-        data_costs = make_data(args.data, args.shared, args.samples, args.val_samples,
+        data_costs = make_data(args.data, root, args.samples, args.val_samples,
                                args.size, args.workers)
         log(f'training {opt["train"]["total_iter"]} iterations')
         experiment, wall, cpu = train(opt, args.data, args.threads)

@@ -13,10 +13,12 @@ Predictions are rounded to the inputs' bit depth before scoring, as a saved outp
 scored against the real middle frame with BasicSR's PSNR/SSIM.
 
 With ``fusion=True`` every triplet also gets the multi-scale MEF-SSIM (Ma, Zeng, Wang, TIP 2015)
-of four Mertens fusions, always against the three real exposures (low, mid, high):
+of five fusions, always against the three real exposures (low, mid, high):
 
 - ``pair``: Mertens of (dark, bright) alone;
-- ``with_method``: Mertens of (dark, the method's prediction, bright);
+- ``with_method``: Mertens of (dark, the method's prediction, bright), the paper's fusion;
+- ``coarse_middle``: `expinterp fuse`'s default, the pair's Mertens blend at fine scales and
+  the blend with the prediction at coarse ones (``fusion.coarse_middle_codes``);
 - ``with_virtual2018``: Mertens of (dark, 2018 virtual image, bright);
 - ``ceiling``: Mertens of (dark, real mid, bright).
 
@@ -41,13 +43,15 @@ from expinterp_plugin.exposure.io import atomic_write_bytes, to_dtype, to_uint8
 from expinterp_plugin.exposure.order import log_radiance, order_consistency
 from expinterp_plugin.exposure.prepare import load_frames
 from expinterp_plugin.exposure.virtual2018 import virtual_image_2018
+from expinterp_plugin.fusion import coarse_middle_codes
 from expinterp_plugin.pair import ExposureTimes, Pair
 
 METHODS = ('imf-linear', 'imf-sigmoid', 'geomean', 'virtual2018')
 MODEL_PREFIX = 'model:'
-FUSION_COLUMNS = ('pair', 'with_method', 'with_virtual2018', 'ceiling')
+FUSION_COLUMNS = ('pair', 'with_method', 'coarse_middle', 'with_virtual2018', 'ceiling')
 FUSION_HEADERS = {'pair': 'Mertens pair', 'with_method': '+ method',
-                  'with_virtual2018': '+ 2018 virtual', 'ceiling': '+ real mid'}
+                  'coarse_middle': 'coarse-middle', 'with_virtual2018': '+ 2018 virtual',
+                  'ceiling': '+ real mid'}
 
 
 def geometric_mean_image(dark, bright):
@@ -174,8 +178,14 @@ def fusion_images(dark, mid, bright, prediction01, virtual01=None, columns=FUSIO
                'with_virtual2018': lambda: to_dtype(
                    virtual2018_image(d8, b8) if virtual01 is None else virtual01, np.uint8),
                'ceiling': lambda: m8}
-    return {column: mertens_fuse([d8, b8] if column == 'pair' else [d8, middles[column](), b8])
-            for column in columns}
+
+    def fuse(column):
+        if column == 'pair':
+            return mertens_fuse([d8, b8])
+        if column == 'coarse_middle':
+            return coarse_middle_codes(d8, middles['with_method'](), b8)
+        return mertens_fuse([d8, middles[column](), b8])
+    return {column: fuse(column) for column in columns}
 
 
 def fusion_mef_ssim(dark, mid, bright, images):
@@ -241,7 +251,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
         root: a triplet-layout folder (docs/design.md, "Data layout").
         method: see the module docstring; crf: CRF spec or 'dataset' (ROOT/crf/NAME.npy).
         progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
-        fusion: add the MEF-SSIM columns (``fusion_columns``, default all four);
+        fusion: add the MEF-SSIM columns (``fusion_columns``, default all five);
         order: with fusion, add each fusion's brightness-order reversal fraction;
         max_side: downscale every frame (INTER_AREA) first.
         opt, device, tile: for model:CKPT (training options, torch device, inference tile).

@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,8 +17,6 @@ from expinterp_plugin.exposure.imf import imf_table
 from expinterp_plugin.exposure.io import ImageError
 from expinterp_plugin.pair import Pair
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
-DORF = SHARED / 'crf' / 'dorf_201_crf.mat'
 CLEAN = cs.SimConfig(size=96, noise=False, jpeg_prob=0.0, shift_prob=0.0)
 
 
@@ -88,10 +85,9 @@ def test_noise_free_renders_obey_the_true_response(sim_inputs):
         assert errors.mean() < 0.3 and np.all(errors <= bounds + 0.01)
 
 
-@pytest.mark.skipif(not DORF.is_file(), reason=f'{DORF} (shared DoRF) not present')
-def test_noise_free_renders_obey_real_dorf_curves(sim_inputs):
+def test_noise_free_renders_obey_real_dorf_curves(sim_inputs, shared_data):
     files, _ = sim_inputs
-    dorf = cs.load_dorf(DORF)
+    dorf = cs.load_dorf(shared_data('crf', 'dorf_201_crf.mat'))
     _, val = cs.dorf_split()
     for index in range(6):
         errors, bounds = imf_errors(cs.simulate_sample(0, index, files, val, dorf, CLEAN), dorf)
@@ -232,10 +228,10 @@ def test_a_dorf_style_curve_becomes_its_inverse_table(gamma):
     np.testing.assert_allclose(crf.g[codes, 1], expected, atol=0.02)
 
 
-@pytest.mark.skipif(not (SHARED / 'hdr' / 'oexr_hydrangea_yc.exr').is_file() or
-                    not cs.exr_available(), reason='shared .exr maps or OpenEXR not present')
-def test_luminance_chroma_exr_becomes_rgb():
-    rgb = cs.load_radiance(SHARED / 'hdr' / 'oexr_hydrangea_yc.exr')
+@pytest.mark.skipif(not cs.exr_available(),
+                    reason="OpenEXR not installed (pip install -e '.[exr]')")
+def test_luminance_chroma_exr_becomes_rgb(shared_data):
+    rgb = cs.load_radiance(shared_data('hdr', 'oexr_hydrangea_yc.exr'))
     assert rgb.shape == (734, 784, 3) and rgb.dtype == np.float32 and rgb.min() >= 0
     assert np.median(rgb @ cs.LUMA) == pytest.approx(1.0, rel=1e-3)
     # Blue hydrangeas: blue dominates red in the median.

@@ -127,7 +127,8 @@ def test_y0_plain_output_mentions_an_estimated_ratio(pair, tmp_path):
                           tmp_path / 'y0.png'])
     assert rc == 0 and out.startswith(f'wrote {tmp_path / "y0.png"}')
     assert 'ratio estimated from the images' in out
-    assert re.search(r'the images alone \+-[0-9.]+ EV; give --times', out)
+    assert re.search(r'the images alone \+-[0-9.]+ EV: (measured|mostly the 4 \+- 0.5 EV '
+                     r'spacing prior, not a measurement); give --times', out)
     rc, out, _ = run_cli(['y0', folder / 'dark.png', folder / 'bright.png', '-o',
                           tmp_path / 'timed.png', '--times', T_DARK, T_BRIGHT])
     assert rc == 0 and 'ratio estimated' not in out and 'crf emor' in out
@@ -200,6 +201,33 @@ def test_calibrate_writes_a_loadable_crf(tmp_path):
     assert rc == 0, err
     assert json.loads(out)['leave_one_out_psnr'] == {}
     assert np.all(np.diff(load_crf(tmp_path / 'deb.txt').g, axis=0) > 0)
+
+
+class TerminalStream(io.StringIO):
+    """A captured stream that says it is a terminal, as an interactive stderr does."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize('terminal, quiet, bars', [(True, False, True), (True, True, False),
+                                                   (False, False, False)])
+def test_calibrate_draws_progress_only_on_a_terminal_and_never_on_stdout(tmp_path, terminal,
+                                                                         quiet, bars):
+    """Progress on stderr unless --quiet or stderr is not a terminal; --json stays parseable."""
+    write_bracket(tmp_path / 'scene', render_frames(size=(48, 36)))
+    out, err = io.StringIO(), TerminalStream() if terminal else io.StringIO()
+    argv = ['calibrate', str(tmp_path / 'scene'), '-o', str(tmp_path / 'cam.npy'), '--json']
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv + ['--quiet'] * quiet)
+    assert rc == 0, err.getvalue()
+    assert json.loads(out.getvalue())['frames'] == 5
+    # 5 frames read, then 3 estimators x 3 left-out frames and the final fit.
+    drawn = err.getvalue()
+    assert ('reading:   0%' in drawn and '0/5' in drawn and 'fitting:   0%' in drawn
+            and '0/10' in drawn) == bars, drawn
+    if not bars:
+        assert drawn == ''
 
 
 def test_calibrate_without_times_exits_2(tmp_path):

@@ -14,10 +14,6 @@ from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import ImageError, read_image, read_table, write_image
 from expinterp_plugin.exposure.prepare import crop_positions, prepare_triplets
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
-REAL_BRACKETS = SHARED / 'data' / 'real-brackets'
-needs_real_brackets = pytest.mark.skipif(not (REAL_BRACKETS / 'manifest.json').is_file(),
-                                         reason=f'{REAL_BRACKETS} not present')
 
 # The tiny bracket: 64x48 frames one stop apart from 1/64 s to 1/4 s (one 4 EV triplet: 0, 2, 4).
 TIMES = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4)
@@ -146,9 +142,8 @@ def test_bracket_with_two_frames_at_one_time_is_refused(tmp_path):
         bracket_exposures(tmp_path)
 
 
-@needs_real_brackets
-def test_triplet_selection_reproduces_the_manifest():
-    manifest = json.loads((REAL_BRACKETS / 'manifest.json').read_text())
+def test_triplet_selection_reproduces_the_manifest(shared_data):
+    manifest = json.loads(shared_data('real-brackets', 'manifest.json').read_text())
     assert len(manifest['sequences']) >= 4
     for sequence in manifest['sequences']:
         found = select_triplets(sequence['exposure_times_s'])
@@ -321,11 +316,11 @@ def test_reading_a_broken_layout_names_the_problem(bracket_src, tmp_path):
 # --- real data ----------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@needs_real_brackets
-def test_real_brackets_linear_imf_beats_geomean_and_sigmoid(tmp_path):
+def test_real_brackets_linear_imf_beats_geomean_and_sigmoid(tmp_path, shared_data):
     from expinterp_plugin.evaluation import evaluate
+    brackets = shared_data('real-brackets', 'manifest.json').parent
     root = tmp_path / 'real256'
-    summary = prepare_triplets(REAL_BRACKETS, root, max_side=256, crf='none')
+    summary = prepare_triplets(brackets, root, max_side=256, crf='none')
     assert summary['triplets'] == 23
     psnr = {method: evaluate(root, method, 'pair')['mean']['psnr']
             for method in ('imf-linear', 'imf-sigmoid', 'geomean')}

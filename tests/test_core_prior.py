@@ -1,7 +1,6 @@
 """The DoRF prior: its split and packaged model, the prior-based estimators, the times-unknown
 fallbacks and the dorf:/emor: CRF sources."""
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,6 @@ from expinterp_plugin.exposure.imf import imf_table
 from expinterp_plugin.exposure.y0 import Y0Mapper
 from test_core_cli import run_cli
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
-DORF = SHARED / 'data' / 'crf' / 'dorf_201_crf.mat'
-needs_dorf = pytest.mark.skipif(not DORF.is_file(), reason=f'{DORF} not available')
 CODES = np.arange(256)
 # A camera of the packaged model about one standard deviation from the mean in its first three
 # coefficients: always available, unlike the DoRF file.
@@ -50,8 +46,14 @@ def psnr(pred01, target):
     return 10 * np.log10(255.0**2 / np.mean(error**2))
 
 
-def dorf_camera(index):
-    return crf_prior.curve_crf(*crf_prior.load_dorf(DORF), index)
+@pytest.fixture
+def dorf(shared_data):
+    """The DoRF table of the shared data (the test skips without it)."""
+    return shared_data('crf', 'dorf_201_crf.mat')
+
+
+def dorf_camera(dorf, index):
+    return crf_prior.curve_crf(*crf_prior.load_dorf(dorf), index)
 
 
 # --- the split and the packaged model -----------------------------------------------------------
@@ -76,10 +78,9 @@ def test_packaged_prior_is_small_and_orthonormal():
     np.testing.assert_allclose(prior.basis[:, [0, -1]], 0, atol=1e-5)
 
 
-@needs_dorf
-def test_packaged_prior_is_the_pca_of_the_training_curves():
-    assert hashlib.sha256(DORF.read_bytes()).hexdigest() == crf_prior.DORF_SHA256
-    rebuilt = crf_prior.build_prior(*crf_prior.load_dorf(DORF), crf_prior.TRAIN_DORF)
+def test_packaged_prior_is_the_pca_of_the_training_curves(dorf):
+    assert hashlib.sha256(dorf.read_bytes()).hexdigest() == crf_prior.DORF_SHA256
+    rebuilt = crf_prior.build_prior(*crf_prior.load_dorf(dorf), crf_prior.TRAIN_DORF)
     prior = crf_prior.load_prior()
     np.testing.assert_allclose(rebuilt['mean'], prior.mean, atol=1e-6)
     # Components are defined up to sign.
@@ -124,11 +125,10 @@ def test_joint_fit_recovers_the_ratio_and_the_y0_of_a_camera_of_the_model(prior_
     assert psnr(Y0Mapper(found.crf, 1.0, found.ratio)(dark, bright), mid) > 39
 
 
-@needs_dorf
 @pytest.mark.parametrize('index', [101, 152])
-def test_held_out_dorf_camera_is_recovered_with_and_without_times(index):
+def test_held_out_dorf_camera_is_recovered_with_and_without_times(index, dorf):
     assert index in crf_prior.HELD_OUT_DORF
-    true = dorf_camera(index)
+    true = dorf_camera(dorf, index)
     (dark, mid, bright), (t_dark, _, t_bright) = render_triplet(true, seed=0)
     estimate = estimate_crf([dark, bright], [t_dark, t_bright])
     # Measured (seed 0): y0 35.5 dB (curve 101), 38.8 dB (152); ratio 4.26 and 4.34 EV.
@@ -227,6 +227,36 @@ def test_calibration_keeps_the_estimator_with_the_best_leave_one_out_prediction(
         leave_one_out_psnr(frames[:2], times[:2], 'emor')
 
 
+@pytest.mark.parametrize('methods, fits', [(None, 3 * 3 + 1), (['polynomial'], 1)])
+def test_calibration_progress_starts_before_the_first_fit_and_steps_with_each(
+        monkeypatch, methods, fits):
+    """`expinterp calibrate` shows its bar at once: the wrapper is entered before any CRF fit
+    and each of its steps is followed by exactly one fit (minutes of work, a step at a time)."""
+    from expinterp_plugin.exposure import estimate
+    crf = resolve_crf(PRIOR_CAMERA)
+    radiance = synth.render_scene(3, (64, 48)).astype(np.float64)
+    rng = np.random.default_rng(3)
+    times = [0.05 * 2.0**k for k in range(5)]
+    frames = [render(crf, radiance, t, rng) for t in times]
+    events, fit = [], estimate.estimate_crf
+
+    def recording_fit(*args, **kwargs):
+        events.append('fit')
+        return fit(*args, **kwargs)
+
+    def progress(steps, total):
+        events.append(('start', total))
+        for step in steps:
+            events.append('step')
+            yield step
+
+    monkeypatch.setattr(estimate, 'estimate_crf', recording_fit)
+    _, method, scores = calibrate_bracket(frames, times, methods, progress=progress)
+    assert events[0] == ('start', fits)
+    assert events[1:] == ['step', 'fit'] * fits
+    assert len(scores) == (0 if methods else 3) and (methods is None or method == methods[0])
+
+
 # --- CRF sources --------------------------------------------------------------------------------
 
 def test_emor_source_is_the_model_curve():
@@ -244,8 +274,9 @@ def test_emor_source_is_the_model_curve():
     ('emor:' + ','.join(['0'] * 9), 'at most 8'), ('emor:100', 'not an increasing'),
     ('dorf:x', 'integer INDEX'), ('dorf:201', '0..200'),
 ])
-def test_malformed_prior_sources_are_refused(spec, problem, monkeypatch):
-    monkeypatch.setenv(crf_prior.DORF_ENV, str(DORF))
+def test_malformed_prior_sources_are_refused(spec, problem, monkeypatch, tmp_path):
+    # The spec is refused before the file is read: it need not exist.
+    monkeypatch.setenv(crf_prior.DORF_ENV, str(tmp_path / 'dorf_201_crf.mat'))
     with pytest.raises(ValueError, match=problem):
         resolve_crf(spec)
 
@@ -259,11 +290,10 @@ def test_dorf_source_needs_the_dorf_file(monkeypatch, tmp_path):
         resolve_crf('dorf:3')
 
 
-@needs_dorf
-def test_dorf_source_is_the_inverse_of_the_database_curve(monkeypatch):
-    monkeypatch.setenv(crf_prior.DORF_ENV, str(DORF))
+def test_dorf_source_is_the_inverse_of_the_database_curve(monkeypatch, dorf):
+    monkeypatch.setenv(crf_prior.DORF_ENV, str(dorf))
     crf = resolve_crf('dorf:7')
-    irradiance, brightness = crf_prior.load_dorf(DORF)
+    irradiance, brightness = crf_prior.load_dorf(dorf)
     codes = np.interp(np.exp(crf.g[1:, 0] - crf.g[-1, 0]), irradiance[7], brightness[7]) * 255
     np.testing.assert_allclose(codes, CODES[1:], atol=0.05)
 

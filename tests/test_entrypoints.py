@@ -151,6 +151,26 @@ def logged_metrics(text):
     return {name: float(value) for name, value in re.findall(r'# (\w+): (-?\d+\.\d+)', text)}
 
 
+@pytest.mark.slow
+def test_train_entry_ends_with_a_summary_of_the_final_validation_and_the_outputs(trained):
+    root, log = trained
+    last = log.strip().splitlines()[-1]
+    found = re.fullmatch(r'expinterp: tiny_hybrid finished: validation PSNR (\d+\.\d\d) dB '
+                         r'\(output\) vs (\d+\.\d\d) dB \(y0 alone\), ([+-]\d+\.\d\d) dB; '
+                         r'model (\S+), log (\S+), TensorBoard tb_logger/tiny_hybrid', last)
+    assert found, last
+    psnr, psnr_y0, gain = (float(found[i]) for i in (1, 2, 3))
+    # The final validation (after 'End of training') is the one summarised.
+    final = logged_metrics(log.split('End of training')[1])
+    assert psnr == pytest.approx(final['psnr'], abs=0.005)
+    assert psnr_y0 == pytest.approx(final['psnr_y0'], abs=0.005)
+    assert gain == pytest.approx(final['psnr'] - final['psnr_y0'], abs=0.01)
+    assert found[4] == 'experiments/tiny_hybrid/models/net_g_latest.pth'
+    assert (root / found[4]).is_file()
+    assert re.fullmatch(r'experiments/tiny_hybrid/train_tiny_hybrid_\w+\.log', found[5])
+    assert (root / found[5]).is_file()
+
+
 def expected_val_metrics(root):
     """PSNR/SSIM of y0 and of y0 + f(y0) on the val scenes, computed here from the saved net_g."""
     import torch

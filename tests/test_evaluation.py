@@ -228,7 +228,7 @@ class TestMarkdown:
         assert text == markdown_table(result)
         rows = [line for line in text.splitlines() if line.startswith('| ')]
         assert len(rows) == 1 + len(NAMES) + 1  # header, triplets, mean
-        assert rows[0].count('MEF-SSIM') == 4
+        assert rows[0].count('MEF-SSIM') == 5
         mean = rows[-1].split(' | ')
         assert mean[0] == '| **mean**' and mean[1] == f'{result["mean"]["psnr"]:.2f}'
         assert mean[-1] == f'{result["mean"]["mef_ssim"]["ceiling"]:.4f} |'

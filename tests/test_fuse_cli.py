@@ -11,6 +11,7 @@ import pytest
 from expinterp_plugin.cli import main
 from expinterp_plugin.exposure import interpolate_exposure, mertens_fuse
 from expinterp_plugin.exposure.io import read_image, to_dtype, write_image
+from expinterp_plugin.exposure.pyramid_fusion import coarse_middle_fuse
 from expinterp_plugin.figures import curve_plot, strip_size
 from test_inference import TINY_DENOISE, pair, write_experiment
 
@@ -36,6 +37,12 @@ def files(tmp_path):
 
 def cli(*argv):
     return main([str(a) for a in argv])
+
+
+def coarse_middle(dark, middle, bright):
+    """The default fusion of a small pair (its middle frame at full size), uint8 codes."""
+    return to_dtype(np.clip(coarse_middle_fuse(dark, bright, (0, dark, middle, bright)), 0, 1),
+                    np.uint8)
 
 
 def model_output(ckpt, dark, bright, tile=None):
@@ -128,10 +135,14 @@ class TestFuse:
                    *TIMES, '--crf', 'srgb', '--tile', 0, '--save-figure', figure) == 0
         middle = to_dtype(model_output(ckpt, dark, bright), np.uint8)
         np.testing.assert_array_equal(read_image(tmp_path / 'f.png'),
-                                      mertens_fuse([bright, middle, dark]))
+                                      coarse_middle(dark, middle, bright))
         # dark | y0 | output | bright | fused
         assert read_image(figure).shape[:2] == strip_size(*SIZE, 5)
         assert (tmp_path / 'strip_curves.png').is_file()
+        assert cli('fuse', dark_path, bright_path, '-o', tmp_path / 'g.png', '--model', ckpt,
+                   *TIMES, '--crf', 'srgb', '--tile', 0, '--fusion', 'three-frame') == 0
+        np.testing.assert_array_equal(read_image(tmp_path / 'g.png'),
+                                      mertens_fuse([bright, middle, dark]))
 
     def test_pair_only_figure_has_no_curves(self, files, tmp_path):
         dark_path, bright_path, _, _ = files
@@ -140,13 +151,49 @@ class TestFuse:
         assert read_image(tmp_path / 's.png').shape[:2] == strip_size(*SIZE, 3)
         assert not (tmp_path / 's_curves.png').exists()
 
-    def test_a_middle_source_is_required(self, files, tmp_path):
+    def test_default_is_the_coarse_middle_fusion_with_y0(self, files, tmp_path, capsys):
+        dark_path, bright_path, dark, bright = files
+        assert cli('fuse', dark_path, bright_path, '-o', tmp_path / 'f.png', *TIMES, '--crf',
+                   'srgb', '--json') == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary['method'], summary['fusion']) == ('y0', 'coarse-middle')
+        assert summary['pairs'][0]['middle_level'] == 0
+        assert summary['pairs'][0]['fallback'] is None
+        y0 = to_dtype(interpolate_exposure(dark, bright, T_DARK, T_BRIGHT, 'srgb'), np.uint8)
+        fused = read_image(tmp_path / 'f.png')
+        np.testing.assert_array_equal(fused, coarse_middle(dark, y0, bright))
+        assert not np.array_equal(fused, mertens_fuse([bright, dark]))
+        assert not np.array_equal(fused, mertens_fuse([bright, y0, dark]))
+
+    def test_shorthands_and_fusion_choice_must_agree(self, files, tmp_path, capsys):
         dark_path, bright_path, _, _ = files
-        with pytest.raises(SystemExit):
-            cli('fuse', dark_path, bright_path, '-o', tmp_path / 'f.png')
         with pytest.raises(SystemExit):
             cli('fuse', dark_path, bright_path, '-o', tmp_path / 'f.png', '--imf-only',
                 '--pair-only')
+        capsys.readouterr()
+        assert cli('fuse', dark_path, bright_path, '-o', tmp_path / 'f.png', '--pair-only',
+                   '--fusion', 'coarse-middle') == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and '--pair-only means --fusion pair' in err
+        assert not (tmp_path / 'f.png').exists()
+
+    def test_a_pair_whose_y0_fails_is_fused_alone_with_a_warning(self, tmp_path, capsys):
+        """EXIF that records the same time for both frames: no middle frame can be made."""
+        from PIL import Image
+        dark, _, bright = pair(SIZE)
+        paths = []
+        for name, img in (('dark', dark), ('bright', bright)):
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x829A] = 0.01  # ExposureTime, both frames alike
+            Image.fromarray(img).save(tmp_path / f'{name}.png', exif=exif.tobytes())
+            paths.append(tmp_path / f'{name}.png')
+        assert cli('fuse', *paths, '-o', tmp_path / 'f.png', '--json') == 0
+        captured = capsys.readouterr()
+        record = json.loads(captured.out)['pairs'][0]
+        assert 'must be shorter' in record['fallback']
+        assert 'expinterp: warning:' in captured.err and 'fused the pair alone' in captured.err
+        np.testing.assert_array_equal(read_image(tmp_path / 'f.png'), mertens_fuse(
+            [bright, dark]))
 
     def test_imf_only_does_not_import_torch(self, files, tmp_path):
         dark_path, bright_path, _, _ = files
@@ -182,7 +229,7 @@ class TestBatch:
         for name, (dark, bright) in made.items():
             middle = to_dtype(model_output(ckpt, dark, bright), np.uint8)
             np.testing.assert_array_equal(read_image(out / f'{name}.png'),
-                                          mertens_fuse([bright, middle, dark]))
+                                          coarse_middle(dark, middle, bright))
             assert read_image(figures / f'{name}.png').shape[:2] == strip_size(
                 *dark.shape[:2], 5)
             assert (figures / f'{name}_curves.png').is_file()

@@ -12,9 +12,6 @@ from expinterp_plugin.exposure.io import read_image, write_image
 from expinterp_plugin.exposure.fusion_quality import mef_ssim
 
 REPO = Path(__file__).resolve().parents[1]
-MEFB_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mefb'
-needs_mefb = pytest.mark.skipif(not (MEFB_DATA / mefb.SCORES_FILE).is_file(),
-                                reason=f'{MEFB_DATA} not present')
 
 
 @pytest.fixture
@@ -27,14 +24,14 @@ def benchmark():
         sys.path.remove(str(REPO / 'benchmarks'))
 
 
-@needs_mefb
 @pytest.mark.slow
-def test_reproduces_the_24_stored_per_pair_values():
+def test_reproduces_the_24_stored_per_pair_values(shared_data):
     """MEF-SSIM by MEFB's protocol on fused_sample/ vs evaluationMetrics.mat (5 decimals)."""
-    names = mefb.pair_names(MEFB_DATA)
-    pairs = {p.name: p for p in mefb.read_pairs(MEFB_DATA)}
-    stored = mefb.stored_scores(MEFB_DATA)
-    samples = mefb.stored_fused(MEFB_DATA)
+    data = shared_data('mefb', mefb.SCORES_FILE).parent
+    names = mefb.pair_names(data)
+    pairs = {p.name: p for p in mefb.read_pairs(data)}
+    stored = mefb.stored_scores(data)
+    samples = mefb.stored_fused(data)
     assert len(samples) == 24 and len(pairs) == 100
     inputs = {}
     for (scene, method), path in samples.items():
@@ -98,7 +95,7 @@ def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, mo
     # the benchmark counts one
     black = rng.integers(0, 3, good[0].shape).astype(np.uint8)
     fake_mefb(tmp_path / 'm', {'Good': good, 'Black': (black, good[1])})
-    assert benchmark.fuse_ours(benchmark.times_unknown_pair(
+    assert benchmark.fuse_ours(benchmark.benchmark_pair(
         mefb.read_pairs(tmp_path / 'm')[1]))[2] is None
     model_driven = benchmark.Pair.model_driven
 
@@ -111,16 +108,20 @@ def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, mo
     summary = result['summary']
     assert summary['pairs'] == 2 and summary['failures'] == ['Black']
     rows = {r['method']: r for r in summary['mef_ssim_table']}
-    assert len(rows) == len(mefb.METHODS) + 4
+    assert len(rows) == len(mefb.METHODS) + 5
     assert rows['MEFB U2Fusion']['mef_ssim'] == pytest.approx(0.7)
     under, over = good
     pair_only = mef_ssim([under, over], mertens_fuse([over, under]))
     # MEF-SSIM recomputed in another call: threaded sums differ by ~1e-10 under load
     assert result['pairs'][0]['mef_ssim']['pair-only'] == pytest.approx(pair_only, rel=1e-9)
-    assert rows['ours: y0 (pairs where the estimate works)']['pairs'] == 1
+    assert rows['ours: y0 three-frame (pairs where y0 works)']['pairs'] == 1
     black_pair_only = result['pairs'][1]['mef_ssim']['pair-only']
-    assert rows['ours: y0, failures as pair-only']['mef_ssim'] == pytest.approx(
+    assert rows['ours: y0 three-frame, failures as pair-only']['mef_ssim'] == pytest.approx(
         (result['pairs'][0]['mef_ssim']['y0'] + black_pair_only) / 2)
+    # the default fusion fuses a pair whose y0 fails alone, as `expinterp fuse` does
+    assert result['pairs'][1]['mef_ssim']['coarse-middle'] == pytest.approx(black_pair_only,
+                                                                            abs=1e-4)
+    assert rows['ours: coarse-middle (the default of `fuse`)']['pairs'] == 2
     # the stored sample equals our pair-only fusion: same score, same order reversal
     good_record = result['pairs'][0]
     assert good_record['stored_mef_ssim']['FMMEF'] == pytest.approx(pair_only, rel=1e-9)
@@ -129,7 +130,7 @@ def test_benchmark_scores_every_pair_and_counts_failures(tmp_path, benchmark, mo
     assert sorted(p.name for p in (tmp_path / 'out' / 'figures').iterdir()) == \
         ['mefb_Black.png', 'mefb_Good.png']
     text = (tmp_path / 'out' / 'mefb.md').read_text()
-    assert 'ratio-estimate failures: 1 (Black)' in text and '| Good |' in text
+    assert 'y0 failures: 1 (Black)' in text and '| Good |' in text
 
 
 def test_benchmark_adds_the_refiner_fusion_of_a_model(tmp_path, benchmark):
@@ -143,6 +144,9 @@ def test_benchmark_adds_the_refiner_fusion_of_a_model(tmp_path, benchmark):
     record, summary = result['pairs'][0], result['summary']
     assert record['mef_ssim']['refiner'] == pytest.approx(record['mef_ssim']['y0'], rel=1e-9)
     assert record['order']['refiner'] == record['order']['y0']
+    assert record['mef_ssim']['refiner coarse-middle'] == pytest.approx(
+        record['mef_ssim']['coarse-middle'], rel=1e-9)
     rows = {r['method']: r for r in summary['mef_ssim_table']}
-    assert rows['ours: y0 + refiner (pairs where the estimate works)']['pairs'] == 1
-    assert set(summary['order_ours']) == {'pair-only', 'virtual2018', 'y0', 'refiner'}
+    assert rows['ours: y0 + refiner (pairs where y0 works)']['pairs'] == 1
+    assert set(summary['order_ours']) == {'pair-only', 'virtual2018', 'y0', 'coarse-middle',
+                                          'refiner', 'refiner coarse-middle'}

@@ -4,7 +4,6 @@ The metric is only worth reporting if (a) a global monotone tone curve of the sc
 middle exposure of a bracket score (near) zero and (b) plain Mertens of extreme pairs, the case
 it exists for, scores clearly above that floor.
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,6 @@ from expinterp_plugin.exposure.order import (MATLAB_RGB2GRAY, block_lower_median
                                              log_radiance, order_consistency)
 from expinterp_plugin.exposure.prepare import resize_max_side
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
-REAL_BRACKETS = SHARED / 'data' / 'real-brackets'
 # A tone curve leaves at most this share of block pairs reversed (estimation noise at the seam
 # between the two inputs); plain Mertens of a 4-EV pair must exceed it tenfold.
 FLOOR = 1e-3
@@ -85,12 +82,10 @@ class TestValidation:
                     for _, (low, mid, high), log_e in scenes]
         assert np.mean(with_mid) < np.mean(scores) / 3
 
-    @pytest.mark.skipif(not (REAL_BRACKETS / 'manifest.json').is_file(),
-                        reason=f'{REAL_BRACKETS} not present')
     @pytest.mark.parametrize('folder', ['banterle_room', 'ntu_a6400_scene3'])
-    def test_real_bracket_middle_frame_scores_near_zero(self, folder):
+    def test_real_bracket_middle_frame_scores_near_zero(self, folder, shared_data):
         from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets
-        exposures = bracket_exposures(REAL_BRACKETS / folder)
+        exposures = bracket_exposures(shared_data('real-brackets', folder))
         i, j, k = select_triplets([t for _, t in exposures])[0]
         low, mid, high = (resize_max_side(read_image(exposures[n][0]), 512) for n in (i, j, k))
         t_low, t_high = exposures[i][1], exposures[k][1]

@@ -32,7 +32,7 @@ def test_order_columns_are_the_reversal_of_each_fusion(triplets):
     assert result['mean']['order_reversal']['pair'] == pytest.approx(
         np.mean([r['order_reversal']['pair'] for r in result['triplets']]))
     header = markdown_table(result).splitlines()[2]
-    assert header.count('reversed %') == 4 and header.count('MEF-SSIM') == 4
+    assert header.count('reversed %') == 5 and header.count('MEF-SSIM') == 5
     # without order the result is what it was
     plain = evaluate(root, 'geomean', crf='srgb', fusion=True)
     assert 'order_reversal' not in plain['mean'] and 'order_reversal' not in plain['triplets'][0]

@@ -12,7 +12,7 @@ from expinterp_plugin.exposure.crf import preset_crf
 from expinterp_plugin.exposure.estimate import estimate_pair_exposure
 from expinterp_plugin.exposure.io import to_dtype, write_image
 from expinterp_plugin.exposure.y0 import Y0Mapper
-from expinterp_plugin.fusion import fuse_pair
+from expinterp_plugin.fusion import coarse_middle_codes, fuse_pair
 from expinterp_plugin.pair import ExposureTimes, Pair, read_pair
 from test_core_prepare import TIMES, render_frames
 
@@ -113,7 +113,10 @@ class TestOnce:
         np.testing.assert_array_equal(fused.y0, fused.middle)
         np.testing.assert_array_equal(fused.middle, to_dtype(y0, np.uint8))
         np.testing.assert_array_equal(
-            fused.fused, mertens_fuse([frames[1], to_dtype(y0, np.uint8), frames[0]]))
+            fused.fused, coarse_middle_codes(frames[0], to_dtype(y0, np.uint8), frames[1]))
+        three = fuse_pair(pair, lambda p: p.model_driven(), method='three-frame')
+        np.testing.assert_array_equal(
+            three.fused, mertens_fuse([frames[1], to_dtype(y0, np.uint8), frames[0]]))
 
     def test_plain_fusion_needs_neither_times_nor_crf(self, tmp_path, frames, monkeypatch):
         def unreachable(*args, **kwargs):

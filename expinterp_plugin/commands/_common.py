@@ -14,9 +14,18 @@ from pathlib import Path
 
 
 def progress(iterable, total=None, desc=None, disable=False):
-    """tqdm progress bar on stderr (hidden when ``disable``, e.g. with --json)."""
+    """tqdm progress bar on stderr, hidden when ``disable`` (--quiet) and whenever stderr is not
+    a terminal (a log file or a pipe gets no bar lines). Never on stdout: --json stays clean."""
     from tqdm import tqdm
-    return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr, leave=False)
+    # tqdm's disable=None: hidden when the stream is not a TTY.
+    return tqdm(iterable, total=total, desc=desc, disable=True if disable else None,
+                file=sys.stderr, leave=False)
+
+
+def add_quiet_argument(parser):
+    """-q/--quiet: no progress bars (the commands that run for seconds or more show them)."""
+    parser.add_argument('-q', '--quiet', action='store_true',
+                        help='no progress bars on stderr (shown only on a terminal anyway)')
 
 
 def print_json(obj):
@@ -51,6 +60,12 @@ def print_error(message):
     is drawn there (tqdm clears and redraws it)."""
     from tqdm import tqdm
     tqdm.write(f'expinterp: error: {message}', file=sys.stderr)
+
+
+def print_warning(message):
+    """``expinterp: warning: MESSAGE`` on stderr, as ``print_error`` draws it."""
+    from tqdm import tqdm
+    tqdm.write(f'expinterp: warning: {message}', file=sys.stderr)
 
 
 def fail(message):
@@ -267,12 +282,30 @@ def add_network_arguments(parser):
                         f'(default {DEFAULT_TILE_PAD})')
 
 
+def add_quality_argument(parser):
+    """--quality Q: JPEG quality of the output image (default None: OpenCV's 95)."""
+    parser.add_argument('--quality', type=number_at_least(int, 1, high=100), metavar='Q',
+                        help='JPEG quality 1..100 of a .jpg/.jpeg output (default 95); higher '
+                        'is larger and closer to the computed image')
+
+
+def check_quality(quality, output):
+    """Refuse --quality for an output that is not a JPEG file (folder batches write PNGs),
+    before any work."""
+    from expinterp_plugin.exposure.io import JPEG_SUFFIXES, image_suffix
+    if quality is not None and (Path(output).is_dir() or image_suffix(output) not in JPEG_SUFFIXES):
+        raise ValueError(f'--quality {quality}: {output} is not a JPEG output (.jpg or .jpeg; '
+                         'folder inputs write PNG files)')
+
+
 def add_output_arguments(parser):
+    add_quality_argument(parser)
     parser.add_argument('--save-figure', metavar='PATH',
                         help='also write a comparison strip PNG to PATH and the CRF/IMF curves '
                         'to PATH_curves.png (a folder of them for folder inputs; existing files '
                         'are replaced)')
     parser.add_argument('--json', action='store_true', help='print what was done as JSON')
+    add_quiet_argument(parser)
 
 
 def image_files(folder):
@@ -294,6 +327,7 @@ def input_pairs(dark, bright, output):
     for path in (dark, bright):
         if not path.exists():
             raise FileNotFoundError(f'{path}: no such file or folder')
+    check_distinct_inputs(dark, bright)
     if dark.is_file() and bright.is_file():
         prepare_image_output(output, [dark, bright])
         return [(dark, bright, output)]
@@ -335,6 +369,7 @@ def planned_pairs(args):
     any work, a model's loading included."""
     pairs = input_pairs(args.dark, args.bright, args.output)
     prepare_figure_output(args.save_figure, args.dark, args.bright, args.output)
+    check_quality(args.quality, args.output)
     return pairs
 
 
@@ -347,8 +382,9 @@ def figure_path(save_figure, batch, output):
 
 
 def tile_progress(args, batch):
-    """Progress wrapper over tiles (hidden with --json and inside a batch)."""
-    return lambda it, total: progress(it, total, 'tiles', args.json or batch)
+    """Progress wrapper over tiles (hidden with --quiet and inside a batch, whose bar counts
+    pairs)."""
+    return lambda it, total: progress(it, total, 'tiles', args.quiet or batch)
 
 
 def load_model(args):
@@ -363,14 +399,51 @@ def model_settings(args, interpolator):
             'device': args.device, 'tile': args.tile, 'tile_pad': args.tile_pad}
 
 
+def check_distinct_inputs(dark, bright):
+    """Refuse DARK and BRIGHT that are one file or folder (also through links): a pair of one
+    exposure has no second exposure to interpolate from. (Two files with identical pixels are
+    refused by ``exposure.y0.check_pair``.)"""
+    if _same_file(dark, bright):
+        kind = 'folder' if Path(dark).is_dir() else 'file'
+        raise ValueError(f'{dark} and {bright} are the same {kind}: give a dark and a bright '
+                         'exposure of the scene')
+
+
 def read_args_pair(args, dark_path, bright_path, output):
     """The ``Pair`` of two files with the times, target and CRF of the arguments, and ``output``
     checked to hold the pair's bit depth (before any work)."""
     from expinterp_plugin.exposure.io import check_image_output
     from expinterp_plugin.pair import read_pair
+    check_distinct_inputs(dark_path, bright_path)
     pair = read_pair(dark_path, bright_path, args.times, args.exposures, args.target, args.crf)
     check_image_output(output, pair.dtype)
     return pair
+
+
+def target_seconds(pair):
+    """The pair's target time in seconds, for the EXIF ExposureTime of its middle exposure;
+    None where the times were estimated (only their ratio is known then, not seconds)."""
+    return None if pair.times.source == 'estimated ratio' else pair.t_target
+
+
+def write_output(args, path, img, reference, exposure_time=None):
+    """Write an output image (RGB uint8/uint16 (H, W, 3)) atomically, with --quality and the ICC
+    profile and EXIF of the ``reference`` input file; its EXIF ExposureTime becomes
+    ``exposure_time`` seconds, or is removed when None (a fused image has no one exposure)."""
+    import warnings
+    from expinterp_plugin.exposure.io import write_image
+    from expinterp_plugin.exposure.metadata import MetadataWarning, read_metadata
+    # what cannot be carried is said on one `expinterp: warning:` line, not as a Python warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', MetadataWarning)
+        metadata = read_metadata(reference).with_exposure_time(exposure_time)
+        write_image(path, img, metadata, quality=args.quality)
+    for warning in caught:
+        if issubclass(warning.category, MetadataWarning):
+            print_warning(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
 
 
 def interpolate_pair(args, interpolator, pair, batch, keep_y0):
@@ -411,14 +484,37 @@ def report(args, summary):
     return 0
 
 
+#: Where recorded exposure times came from (``pair.ExposureTimes.source``), as the text says it.
+TIME_SOURCES = {'arguments': 'from --times', 'exif': "from the files' EXIF",
+                'exposures file': 'from the --exposures list'}
+
+
+def times_text(record):
+    """'t_dark A s, t_bright B s (WHERE FROM)' of a JSON record (t_dark, t_bright, times_from,
+    ratio_estimate): the one wording of `y0`, `fuse` and `interpolate`. An estimated ratio comes
+    with its EV, confidence, the spread the images alone leave, whether it is measured or mostly
+    the spacing prior (``estimate.ratio_basis``), and the advice to give --times."""
+    from expinterp_plugin.exposure.estimate import RATIO_PRIOR_EV
+    times = f"t_dark {record['t_dark']:g} s, t_bright {record['t_bright']:g} s"
+    found = record.get('ratio_estimate')
+    if found is None:
+        return f"{times} ({TIME_SOURCES[record['times_from']]})"
+    spread = found['data_std_ev']
+    alone = (f"the images alone +-{spread:g} EV" if spread is not None
+             else f"no spread from the images (fallback {found['method']})")
+    basis = 'measured' if found['basis'] == 'measured' else \
+        'mostly the {:g} +- {:g} EV spacing prior, not a measurement'.format(*RATIO_PRIOR_EV)
+    return (f"{times} (times unknown: ratio estimated from the images, {found['ev']:g} EV, "
+            f"confidence {found['confidence']:g}, {alone}: {basis}; give --times T_DARK "
+            "T_BRIGHT if the spacing is known)")
+
+
 def print_pairs(records):
     """One line per written pair (and one per figure)."""
     for r in records:
         details = []
         if 't_dark' in r:
-            details.append(f"t_dark {r['t_dark']:g} s, t_bright {r['t_bright']:g} s")
-            if r['times_from'] == 'estimated ratio':
-                details.append('times unknown: ratio estimated')
+            details.append(times_text(r))
         if 't_target' in r:
             details.append(f"target {r['t_target']:g} s, crf {r['crf']}")
         details.append(f"{r['seconds']:.2f} s")
@@ -434,7 +530,7 @@ def for_each_pair(args, pairs, work):
     goes on; a single pair's error propagates."""
     batch = Path(args.dark).is_dir()
     records, failures = [], []
-    for d, b, out in progress(pairs, len(pairs), 'pairs', args.json or not batch):
+    for d, b, out in progress(pairs, len(pairs), 'pairs', args.quiet or not batch):
         try:
             records.append(work(d, b, out, batch))
         except user_error_types() as err:
@@ -460,6 +556,7 @@ def add_dataset_output_arguments(parser, command):
                         'its .expinterp-prepare.json; any other non-empty folder is refused); '
                         'the new dataset is built beside it and swapped in whole')
     parser.add_argument('--json', action='store_true', help='print a JSON summary')
+    add_quiet_argument(parser)
 
 
 def _basicsr_lmdb_writer(root, keys):

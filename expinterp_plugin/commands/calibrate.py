@@ -1,7 +1,7 @@
 """`expinterp calibrate`: a camera's CRF from one whole bracket, to reuse with --crf FILE."""
-from expinterp_plugin.commands._common import (add_output_file_argument, describe, fail,
-                                               positive_int, prepare_output, print_json,
-                                               user_error_types)
+from expinterp_plugin.commands._common import (add_output_file_argument, add_quiet_argument,
+                                               describe, fail, positive_int, prepare_output,
+                                               print_json, progress, user_error_types)
 
 NAME = 'calibrate'
 HELP = ('estimate a camera response from every exposure of one bracket folder and save it '
@@ -18,6 +18,7 @@ def add_arguments(parser):
     parser.add_argument('--max-side', type=positive_int,
                         help='downscale frames (INTER_AREA) first')
     parser.add_argument('--json', action='store_true', help='print a JSON summary')
+    add_quiet_argument(parser)
 
 
 def run(args):
@@ -31,9 +32,12 @@ def run(args):
         frames = bracket_exposures(args.scene_dir)
         prepare_output(args.output, [p for p, _ in frames] + [Path(args.scene_dir) /
                                                               'exposures.txt'], CRF_SUFFIXES)
-        images = [resize_max_side(read_image(p), args.max_side) for p, _ in frames]
+        images = [resize_max_side(read_image(p), args.max_side)
+                  for p, _ in progress(frames, len(frames), 'reading', args.quiet)]
         methods = None if args.method == 'auto' else [args.method]
-        crf, method, scores = calibrate_bracket(images, [t for _, t in frames], methods)
+        crf, method, scores = calibrate_bracket(
+            images, [t for _, t in frames], methods,
+            progress=lambda steps, total: progress(steps, total, 'fitting', args.quiet))
         save_crf(crf, args.output)
     except user_error_types() as err:
         return fail(describe(err))

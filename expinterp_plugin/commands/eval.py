@@ -1,8 +1,9 @@
 """`expinterp eval`: PSNR/SSIM of an interpolation method over a triplet-layout dataset, and
 with --fusion the MEF-SSIM of Mertens fusions with and without the interpolated frame."""
-from expinterp_plugin.commands._common import (add_crf_argument, check_device, describe, fail,
-                                               non_negative_float, positive_int, prepare_output,
-                                               print_json, progress, user_error_types)
+from expinterp_plugin.commands._common import (add_crf_argument, add_quiet_argument,
+                                               check_device, describe, fail, non_negative_float,
+                                               positive_int, prepare_output, print_json,
+                                               progress, user_error_types)
 
 NAME = 'eval'
 HELP = ('score the middle exposure predicted from low+high against the real one (PSNR/SSIM; '
@@ -40,6 +41,7 @@ def add_arguments(parser):
                         help='also write a Markdown table (per triplet and mean) to FILE; an '
                         'existing file is replaced (atomically)')
     parser.add_argument('--json', action='store_true', help='print one JSON object')
+    add_quiet_argument(parser)
     parser.epilog = "--crf also accepts 'dataset': the per-scene ROOT/crf/NAME.npy tables."
 
 
@@ -51,6 +53,7 @@ def print_text(result):
         if result['fusion']:
             m = r['mef_ssim']
             line += (f"  MEF-SSIM pair {m['pair']:.4f} +method {m['with_method']:.4f} "
+                     f"coarse-middle {m['coarse_middle']:.4f} "
                      f"+virtual2018 {m['with_virtual2018']:.4f} +real mid {m['ceiling']:.4f}")
         if 'order_reversal' in r:
             line += '  reversed % ' + ' '.join(f'{c} {100 * v:.2f}'
@@ -73,7 +76,7 @@ def run(args):
         if args.method.startswith('model:'):
             check_device(args.device)
         result = evaluate(args.root, args.method, args.crf,
-                          progress=lambda it, total: progress(it, total, 'triplets', args.json),
+                          progress=lambda it, total: progress(it, total, 'triplets', args.quiet),
                           fusion=args.fusion, max_side=args.max_side, opt=args.opt,
                           device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile,
                           order=args.order)

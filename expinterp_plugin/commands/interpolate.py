@@ -10,7 +10,7 @@ import time
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments, describe,
     fail, figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    planned_pairs, read_args_pair, report, user_error_types)
+    planned_pairs, read_args_pair, report, target_seconds, user_error_types, write_output)
 
 NAME = 'interpolate'
 HELP = 'medium exposure of a dark/bright pair (or folders of pairs) with a trained network'
@@ -24,7 +24,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from expinterp_plugin.exposure.io import write_image
     from expinterp_plugin.figures import save_figures
 
     def work(dark_path, bright_path, output, batch):
@@ -32,7 +31,7 @@ def run(args):
         pair = read_args_pair(args, dark_path, bright_path, output)
         figure = figure_path(args.save_figure, batch, output)
         result = interpolate_pair(args, interpolator, pair, batch, keep_y0=figure is not None)
-        write_image(output, pair.codes(result.output))
+        write_output(args, output, pair.codes(result.output), dark_path, target_seconds(pair))
         figures = []
         if figure is not None:
             figures = save_figures(figure, [('dark', pair.dark), ('y0', result.y0),

@@ -1,9 +1,14 @@
 """`expinterp prepare`: bracketed sequences -> the triplet layout (optionally LMDB)."""
 from expinterp_plugin.commands._common import (add_dataset_output_arguments, describe, fail, lmdb_writer,
                                                non_negative_float, positive_float, positive_int,
-                                               print_json, progress, user_error_types)
+                                               print_json, print_warning, progress,
+                                               user_error_types)
 
 NAME = 'prepare'
+#: Mirror of exposure.prepare.PREPARE_ALIGN_CHOICES, so that building the parser imports no
+#: numpy or OpenCV (tests/test_prepare_align.py checks they agree).
+ALIGN_CHOICES = ('off', 'auto', 'translation', 'euclidean', 'homography')
+
 HELP = ('turn a folder of bracketed sequences (one sub-folder per scene) into the '
         'low/mid/high triplet layout with exposures.txt and per-scene CRFs')
 
@@ -31,6 +36,13 @@ def add_arguments(parser):
                         help='tolerance on --ev (stops)')
     parser.add_argument('--mid-tol', type=non_negative_float, default=0.2,
                         help='max distance of the middle frame from the geometric mean (stops)')
+    parser.add_argument('--align', nargs='?', const='auto', default='off', choices=ALIGN_CHOICES,
+                        help='handheld brackets: register the dark and bright frame of each '
+                        "triplet onto its middle frame ('--align' alone: auto, the simplest "
+                        'motion model the data support) and cut all three to the area both '
+                        'moved frames cover, before cropping; the motion goes to '
+                        'DST/alignment.json and --json; a triplet that cannot be aligned is '
+                        'reported and skipped (default: off)')
     add_dataset_output_arguments(parser, 'prepare')
 
 
@@ -41,10 +53,12 @@ def run(args):
             args.src, args.dst, max_side=args.max_side, crop=args.crop, step=args.step,
             crf=args.crf, ev=args.ev, ev_tol=args.ev_tol, mid_tol=args.mid_tol,
             lmdb_writer=lmdb_writer(args), workers=args.workers,
-            overwrite=args.overwrite,
-            progress=lambda it, total: progress(it, total, 'triplets', disable=args.json))
+            overwrite=args.overwrite, align=args.align,
+            progress=lambda it, total: progress(it, total, 'triplets', disable=args.quiet))
     except user_error_types() as err:
         return fail(describe(err))
+    for skipped in summary.get('skipped', []):
+        print_warning(f"skipped {skipped['name']}: {skipped['reason']}")
     if args.json:
         print_json(summary)
     else:

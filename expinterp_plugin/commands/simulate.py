@@ -61,7 +61,7 @@ def run(args):
             seed=args.seed, config=config, workers=args.workers,
             lmdb_writer=lmdb_writer(args),
             overwrite=args.overwrite,
-            progress=lambda it, total: progress(it, total, 'chunks', disable=args.json))
+            progress=lambda it, total: progress(it, total, 'chunks', disable=args.quiet))
     except user_error_types() as err:
         return fail(describe(err))
     if summary['skipped']:

@@ -1,9 +1,10 @@
 """``expinterp synth DST``: write the built-in synthetic exposure-triplet data set."""
 import argparse
+import sys
 
-from expinterp_plugin.commands._common import (describe, fail, non_negative_float,
-                                               non_negative_int, positive_float, positive_int,
-                                               user_error_types)
+from expinterp_plugin.commands._common import (add_quiet_argument, describe, fail,
+                                               non_negative_float, non_negative_int,
+                                               positive_float, positive_int, user_error_types)
 
 # Mirrors of expinterp_plugin.exposure.synth's defaults, so that building the parser does not
 # import the numeric core (tests/test_synth.py checks they agree).
@@ -56,6 +57,7 @@ def add_arguments(parser):
     parser.add_argument('--overwrite', action='store_true',
                         help='write into a non-empty DST, replacing earlier generated scenes')
     parser.add_argument('--json', action='store_true', help='print a JSON summary to stdout')
+    add_quiet_argument(parser)
 
 
 def run(args):
@@ -65,7 +67,8 @@ def run(args):
         summary = synth.write_synthetic_dataset(
             args.dst, scenes=args.scenes, val_scenes=args.val_scenes, size=args.size,
             seed=args.seed, ev=args.ev, bit_depth=args.bit_depth, shot_noise=args.shot_noise,
-            read_noise=args.read_noise, overwrite=args.overwrite, progress=True)
+            read_noise=args.read_noise, overwrite=args.overwrite,
+            progress=not args.quiet and sys.stderr.isatty())
     except user_error_types() as error:
         return fail(describe(error))
     if args.json:

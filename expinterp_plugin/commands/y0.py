@@ -1,10 +1,12 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
 from pathlib import Path
 
-from expinterp_plugin.commands._common import (add_output_file_argument, add_time_arguments,
-                                               add_y0_arguments, describe_for, fail,
+from expinterp_plugin.commands._common import (add_output_file_argument, add_quality_argument,
+                                               add_time_arguments, add_y0_arguments,
+                                               check_quality, describe_for, fail,
                                                prepare_image_output, prepare_output, print_json,
-                                               read_args_pair, user_error_types)
+                                               read_args_pair, target_seconds, times_text,
+                                               user_error_types, write_output)
 
 NAME = 'y0'
 HELP = 'model-driven medium exposure (CRF + intensity mapping functions) of a dark/bright pair'
@@ -14,6 +16,7 @@ def add_arguments(parser):
     parser.add_argument('dark', help='short exposure (8- or 16-bit image)')
     parser.add_argument('bright', help='long exposure, same size and bit depth')
     add_output_file_argument(parser, 'output image (inputs\' bit depth; .png or .tif for 16-bit)')
+    add_quality_argument(parser)
     add_time_arguments(parser)
     add_y0_arguments(parser)
     parser.add_argument('--save-crf', metavar='FILE',
@@ -23,16 +26,17 @@ def add_arguments(parser):
 
 def run(args):
     from expinterp_plugin.exposure.crf import CRF_SUFFIXES, save_crf
-    from expinterp_plugin.exposure.io import write_image
     # A --crf table file is an input too: --save-crf must not replace it.
     crf_file = args.crf if args.crf and Path(args.crf).is_file() else None
     inputs = [p for p in (args.dark, args.bright, args.exposures, crf_file) if p]
     try:
         prepare_image_output(args.output, inputs)
+        check_quality(args.quality, args.output)
         if args.save_crf:
             prepare_output(args.save_crf, inputs, CRF_SUFFIXES, others=[args.output])
         pair = read_args_pair(args, args.dark, args.bright, args.output)
-        write_image(args.output, pair.codes(pair.y0(args.xi_l, args.xi_u, args.imf)))
+        write_output(args, args.output, pair.codes(pair.y0(args.xi_l, args.xi_u, args.imf)),
+                     args.dark, target_seconds(pair))
         crf = pair.crf
         if args.save_crf:
             save_crf(crf, args.save_crf)
@@ -49,13 +53,6 @@ def run(args):
     if args.json:
         print_json(summary)
     else:
-        note = ''
-        if estimate:
-            spread = estimate['data_std_ev']
-            alone = f", the images alone +-{spread:g} EV" if spread is not None else ''
-            note = (f" (times unknown: ratio estimated from the images, {estimate['ev']:g} EV, "
-                    f"confidence {estimate['confidence']:g}{alone}; give --times if the "
-                    f"spacing is known)")
-        print(f'wrote {args.output}: t_dark {t_dark:g} s, t_bright {t_bright:g} s, target '
-              f'{t_target:g} s, crf {crf.name}{note}')
+        print(f'wrote {args.output}: {times_text(summary)}, target {t_target:g} s, '
+              f'crf {crf.name}')
     return 0

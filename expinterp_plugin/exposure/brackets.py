@@ -9,7 +9,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from expinterp_plugin.exposure.io import ImageError, exif_exposure_time, read_table
+from expinterp_plugin.exposure.io import (ImageError, equivalent_exposure_times,
+                                          exif_exposure_time, read_table)
 
 #: File types read as images (what OpenCV decodes): bracket folders, DARK/BRIGHT folders.
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.ppm', '.pgm', '.webp')
@@ -24,15 +25,18 @@ def is_image(path):
 def bracket_exposures(scene_dir):
     """[(path, seconds), ...] of a bracket folder, sorted by exposure time.
 
-    Times come from ``scene_dir/exposures.txt`` when present, else from EXIF ExposureTime.
+    Times come from ``scene_dir/exposures.txt`` when present, else from EXIF ExposureTime
+    (scaled to the first frame's ISO and aperture when every frame records them).
     """
     scene_dir = Path(scene_dir)
     files = sorted(p for p in scene_dir.iterdir() if is_image(p))
     listing = scene_dir / 'exposures.txt'
     listed = {k: v[0] for k, v in read_table(listing, 1).items()} if listing.is_file() else {}
+    # EXIF times at one ISO and aperture when every frame records them (phones vary ISO)
+    exif = {} if listed else dict(zip(files, equivalent_exposure_times(files) or []))
     frames = []
     for path in files:
-        t = listed.get(path.name) or exif_exposure_time(path)
+        t = listed.get(path.name) or exif.get(path) or exif_exposure_time(path)
         if t is None:
             raise ImageError(f'{path}: no exposure time (not in {listing.name}, no EXIF '
                              'ExposureTime)')

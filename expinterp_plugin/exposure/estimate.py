@@ -336,6 +336,23 @@ def _clip_ratio_ev(ev):
     return float(np.clip(ev, *RATIO_RANGE_EV))
 
 
+def ratio_basis(found):
+    """What decided a ``PairExposure``'s ratio: 'measured' or 'prior-dominated'.
+
+    'measured' when the images weigh more than the spacing prior in it: the spread they alone
+    leave (``data_std_ev``) is below the prior's width (``RATIO_PRIOR_EV[1]``, 0.5 EV), i.e.
+    their share of the Gaussian posterior mean, prior_var / (prior_var + data_var), is above
+    one half; and always under a known CRF ('known-crf': no spacing prior is used).
+    'prior-dominated' otherwise, the fallbacks without a spread included: the reported ratio is
+    then mostly the 4-EV operating point (with the default pair estimator y0 and the fused image
+    do not depend on it: ``joint_ratio_fit``, ``Pair.crf``).
+    """
+    if found.method == 'known-crf':
+        return 'measured'
+    measured = np.isfinite(found.data_std_ev) and found.data_std_ev < RATIO_PRIOR_EV[1]
+    return 'measured' if measured else 'prior-dominated'
+
+
 def _normal_mass(std_ev, half_width=0.5):
     """P(|error| < half_width) for a zero-mean normal error of std ``std_ev`` (EV)."""
     from math import erf, sqrt
@@ -485,28 +502,36 @@ def leave_one_out_psnr(images, times, method, **options):
     prediction is rounded to the frames' codes. This is the self-check of
     ``calibrate_bracket``; it needs three or more frames.
     """
-    from expinterp_plugin.exposure.y0 import Y0Mapper
     images, times = _check_stack(list(images), list(times))
     if len(images) < 3:
         raise ValueError('the leave-one-frame-out check needs three or more exposures')
+    return float(np.mean([_left_out_psnr(images, times, j, method, options)
+                          for j in range(1, len(images) - 1)]))
+
+
+def _left_out_psnr(images, times, j, method, options):
+    """PSNR (dB) of interior frame j predicted from its neighbours with the CRF ``method``
+    fits on every other frame (one step of ``leave_one_out_psnr``)."""
+    from expinterp_plugin.exposure.y0 import Y0Mapper
     peak = np.iinfo(images[0].dtype).max
-    scores = []
-    for j in range(1, len(images) - 1):
-        rest = [n for n in range(len(images)) if n != j]
-        crf = estimate_crf([images[n] for n in rest], [times[n] for n in rest], method, **options)
-        y0 = Y0Mapper(crf, times[j - 1], times[j + 1], times[j])(images[j - 1], images[j + 1])
-        error = (np.rint(y0.astype(np.float64) * peak) - images[j]) / peak
-        scores.append(10 * np.log10(1.0 / max(float(np.mean(error**2)), 1e-12)))
-    return float(np.mean(scores))
+    rest = [n for n in range(len(images)) if n != j]
+    crf = estimate_crf([images[n] for n in rest], [times[n] for n in rest], method, **options)
+    y0 = Y0Mapper(crf, times[j - 1], times[j + 1], times[j])(images[j - 1], images[j + 1])
+    error = (np.rint(y0.astype(np.float64) * peak) - images[j]) / peak
+    return 10 * np.log10(1.0 / max(float(np.mean(error**2)), 1e-12))
 
 
-def calibrate_bracket(images, times, methods=None):
+def calibrate_bracket(images, times, methods=None, progress=None):
     """CRF of a whole bracket, by the estimator that predicts its frames best.
 
     Every candidate of ``CALIBRATION_CANDIDATES`` (or of ``methods``; Debevec only for
     8-bit) is scored by ``leave_one_out_psnr`` and the best is fitted on every frame. With
     one method or two frames there is nothing to choose: that method (default:
     ``DEFAULT_ESTIMATOR``) is fitted without the check.
+
+    ``progress`` wraps the iteration over the fits (e.g. tqdm; called as progress(it,
+    total=N)): one step per left-out frame and estimator, then the final fit; each step is
+    taken when the previous fit is done, so a bar moves through minutes of work.
 
     Returns:
         (CRF, method, {method: leave-one-out PSNR, empty without the check}).
@@ -515,12 +540,20 @@ def calibrate_bracket(images, times, methods=None):
     methods = list(methods or CALIBRATION_CANDIDATES)
     if images[0].dtype != np.uint8 and 'debevec' in methods and len(methods) > 1:
         methods.remove('debevec')
-    if len(methods) == 1 or len(images) < 3:
-        method = methods[0] if len(methods) == 1 else DEFAULT_ESTIMATOR
-        return (estimate_crf(images, times, method, **CALIBRATION_CANDIDATES.get(method, {})),
-                method, {})
-    scores = {m: leave_one_out_psnr(images, times, m, **CALIBRATION_CANDIDATES.get(m, {}))
-              for m in methods}
-    best = max(scores, key=scores.get)
-    return (estimate_crf(images, times, best, **CALIBRATION_CANDIDATES.get(best, {})), best,
-            scores)
+    checked = len(methods) > 1 and len(images) >= 3
+    # (method, left-out frame) steps of the check, then (None, None): the final fit.
+    steps = [(m, j) for m in methods for j in range(1, len(images) - 1)] if checked else []
+    steps.append((None, None))
+    psnrs = {m: [] for m in methods} if checked else {}
+    for method, j in (progress or (lambda it, total: it))(steps, total=len(steps)):
+        if method is not None:
+            psnrs[method].append(_left_out_psnr(images, times, j, method,
+                                                CALIBRATION_CANDIDATES.get(method, {})))
+            continue
+        scores = {m: float(np.mean(v)) for m, v in psnrs.items()}
+        if checked:
+            best = max(scores, key=scores.get)
+        else:
+            best = methods[0] if len(methods) == 1 else DEFAULT_ESTIMATOR
+        crf = estimate_crf(images, times, best, **CALIBRATION_CANDIDATES.get(best, {}))
+    return crf, best, scores

@@ -24,7 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from expinterp_plugin.exposure.metadata import apply_orientation, embed_metadata, read_orientation
+
 _EXPOSURE_TIME_TAG = 0x829A
+_ISO_TAG = 0x8827  # ISOSpeedRatings, PhotographicSensitivity since EXIF 2.3
+_FNUMBER_TAG = 0x829D
 
 #: Environment variable holding the largest image, in megapixels, that ``read_image`` decodes.
 MAX_MEGAPIXELS_ENV = 'EXPINTERP_MAX_MEGAPIXELS'
@@ -34,6 +38,9 @@ DEFAULT_MAX_MEGAPIXELS = 64
 #: Marks the temporary files and folders of this module's atomic writes (how a later run tells
 #: leftovers of an interrupted one from the user's files).
 TEMP_MARK = '.expinterp-'
+
+#: Output suffixes that a JPEG quality applies to.
+JPEG_SUFFIXES = ('.jpg', '.jpeg')
 
 #: Output suffixes and the sample depths (bits) OpenCV writes into each without loss.
 IMAGE_WRITE_DEPTHS = {'.png': (8, 16), '.tif': (8, 16), '.tiff': (8, 16), '.ppm': (8, 16),
@@ -93,7 +100,10 @@ def check_declared_size(path):
 
 
 def read_image(path):
-    """Read an 8- or 16-bit colour image as RGB uint8/uint16 HxWx3 (grey is expanded to 3)."""
+    """Read an 8- or 16-bit colour image as RGB uint8/uint16 HxWx3 (grey is expanded to 3),
+    upright: the EXIF orientation (JPEG, PNG, TIFF) is applied here, once, from the tag Pillow
+    reads, for every format alike (OpenCV's decoders parse EXIF for some formats only); the
+    outputs record orientation 1 (``metadata.read_metadata``)."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f'{path}: no such file')
@@ -118,7 +128,7 @@ def read_image(path):
         img = img[:, :, :3]
     elif img.shape[2] != 3:
         raise ImageError(f'{path}: {img.shape[2]} channels (need 1, 3 or 4)')
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return np.ascontiguousarray(apply_orientation(img[:, :, ::-1], read_orientation(path)))
 
 
 def default_file_mode():
@@ -247,23 +257,37 @@ def check_image_output(path, dtype=None):
                          '.tif, or convert the inputs to 8 bits first)')
 
 
-def encode_image(img, ext):
-    """Encode an RGB uint8/uint16 HxWx3 (or HxW grey) array for a file extension like '.png'."""
+def encode_image(img, ext, quality=None):
+    """Encode an RGB uint8/uint16 HxWx3 (or HxW grey) array for a file extension like '.png';
+    ``quality`` 1..100 sets a JPEG's quality (None: OpenCV's default, 95)."""
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f'cannot encode dtype {img.dtype}: convert to uint8 or uint16 first')
     check_image_output(ext, img.dtype)
+    params = []
+    if quality is not None:
+        if ext not in JPEG_SUFFIXES:
+            raise ImageError(f'a quality applies to JPEG ({", ".join(JPEG_SUFFIXES)}) only, '
+                             f'not {ext}')
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     bgr = img[:, :, ::-1] if img.ndim == 3 else img
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(bgr))
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(bgr), params)
     if not ok:
         raise ImageError(f'OpenCV cannot encode {img.dtype} images as {ext}')
     return buf.tobytes()
 
 
-def write_image(path, img):
-    """Write an RGB uint8/uint16 image atomically; the format follows the file extension."""
+def write_image(path, img, metadata=None, quality=None):
+    """Write an RGB uint8/uint16 (H, W, 3) image atomically; the format follows the file
+    extension. ``metadata``: an ``ImageMetadata`` (``metadata.read_metadata`` of the reference
+    input) whose ICC profile and EXIF the file carries (JPEG, PNG, TIFF; the pixels are encoded
+    as without it); ``quality``: JPEG quality 1..100 (default OpenCV's 95)."""
     if img.dtype in (np.uint8, np.uint16):
         check_image_output(path, img.dtype)
-    atomic_write_bytes(path, encode_image(img, image_suffix(path)))
+    suffix = image_suffix(path)
+    data = encode_image(img, suffix, quality)
+    if metadata is not None:
+        data = embed_metadata(data, suffix, metadata, (img.shape[1], img.shape[0]))
+    atomic_write_bytes(path, data)
 
 
 def to_dtype(img01, dtype):
@@ -283,25 +307,55 @@ def to_uint8(img):
     return to_dtype(img, np.uint8)
 
 
-def exif_exposure_time(path):
-    """ExposureTime (seconds) from a file's EXIF, or None when absent/unreadable.
+def _exif_number(exif, tag):
+    """A positive finite number from the Exif sub-IFD (else IFD0) of a Pillow Exif, or None.
+    ISO may be a tuple of values (ISOSpeedRatings): the first one counts."""
+    value = exif.get_ifd(0x8769).get(tag) or exif.get(tag)
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
-    Uses Pillow when available (it parses every EXIF layout); OpenCV does not expose EXIF.
-    """
+
+def exif_exposure(path):
+    """(ExposureTime in s, ISO, FNumber) from a file's EXIF, each None when absent or
+    unreadable. Uses Pillow (it parses every EXIF layout); OpenCV does not expose EXIF."""
     try:
         from PIL import Image
     except ImportError:
-        return None
+        return None, None, None
     try:
         with Image.open(path) as im:
             exif = im.getexif()
-            value = exif.get_ifd(0x8769).get(_EXPOSURE_TIME_TAG) or exif.get(_EXPOSURE_TIME_TAG)
+            return tuple(_exif_number(exif, tag)
+                         for tag in (_EXPOSURE_TIME_TAG, _ISO_TAG, _FNUMBER_TAG))
     except (OSError, ValueError):
+        return None, None, None
+
+
+def exif_exposure_time(path):
+    """ExposureTime (seconds) from a file's EXIF, or None when absent/unreadable."""
+    return exif_exposure(path)[0]
+
+
+def equivalent_exposure_times(paths):
+    """The EXIF exposures of ``paths`` as times at the first file's ISO and aperture: list of
+    seconds, t * (ISO / ISO_0) * (N_0 / N)^2, the sensor exposure ratio the method needs; a
+    factor whose tag a file lacks is left out (ISO and FNumber each count only when every file
+    records them). None when a file records no ExposureTime. Phones vary ISO along a bracket:
+    ExposureTime alone misreads such a pair by the ISO ratio (3 EV on MEFB's door2)."""
+    settings = [exif_exposure(p) for p in paths]
+    if not all(s[0] for s in settings):
         return None
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and value > 0 else None
+    times = [s[0] for s in settings]
+    if all(s[1] for s in settings):
+        times = [t * s[1] / settings[0][1] for t, s in zip(times, settings)]
+    if all(s[2] for s in settings):
+        times = [t * (settings[0][2] / s[2]) ** 2 for t, s in zip(times, settings)]
+    return times
 
 
 _COMMENT = re.compile(r'\s*#.*$')

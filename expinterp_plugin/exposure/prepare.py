@@ -6,6 +6,14 @@ Each (dark, mid, bright) triplet with the requested EV spread becomes one scene 
 before cropping: from the dark/bright pair only (``crf='pair'``, the honest setting for
 evaluating interpolation) or from every frame of the bracket (``crf='bracket'``).
 
+Handheld brackets (``align`` not 'off', issue 18): the dark and bright frames of each triplet
+are registered onto its middle frame (``align.align_pair``) before anything else, and all three
+are cut to an axis-aligned rectangle inside the area where both moved frames have data
+(``common_area``), so no crop holds a pixel that a frame lacks; the CRF is estimated on that
+rectangle. The motion and the rectangle are recorded per triplet in ``ALIGNMENT_NAME`` and the
+summary. A triplet that cannot be aligned is skipped and reported; the others go on. With
+``align='off'`` (the default) nothing of this runs and the output is what it always was.
+
 Safety: the output folder carries a manifest (``MANIFEST_NAME``) and ``overwrite`` replaces
 only a folder that has one, never one that equals, contains or lies inside the source; the new
 folder is built beside it and swapped in whole (``io.replace_directory``), and leftovers of a
@@ -22,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from expinterp_plugin.exposure.align import ALIGN_CHOICES, align_pair
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
 from expinterp_plugin.exposure.crf import save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
@@ -34,6 +43,10 @@ from expinterp_plugin.exposure.y0 import resolve_pair_crf
 #: (``camera_sim``); JSON: tool, complete, src; pid while incomplete.
 MANIFEST_NAME = '.expinterp-prepare.json'
 PREPARE_TOOL = 'expinterp prepare'
+#: Per-triplet alignment records of a data set prepared with ``align`` (JSON, in its root).
+ALIGNMENT_NAME = 'alignment.json'
+#: ``align`` values of ``prepare_triplets``: no registration, or a model of ``align.py``.
+PREPARE_ALIGN_CHOICES = ('off',) + ALIGN_CHOICES
 
 
 def find_brackets(src):
@@ -116,10 +129,82 @@ def check_brightness_order(paths, images):
                              'although its exposure time is shorter: times swapped?')
 
 
+def common_area(valid):
+    """(top, left, height, width) of an axis-aligned rectangle in which ``valid`` (bool (H, W),
+    True where every frame has data) is all True; the whole frame when it is.
+
+    Found by trimming, one at a time, the border row or column with the largest fraction of
+    invalid pixels: the valid area of frames moved by a similarity or a mild homography is a
+    convex quadrilateral near the frame's own rectangle, which this cuts the thin missing
+    wedges from (not guaranteed the largest rectangle, which needs an O(H W) search in Python).
+    Raises ValueError when nothing remains.
+    """
+    top, left, bottom, right = 0, 0, valid.shape[0], valid.shape[1]
+    while top < bottom and left < right:
+        box = valid[top:bottom, left:right]
+        if box.all():
+            return top, left, bottom - top, right - left
+        missing = [1.0 - box[0].mean(), 1.0 - box[-1].mean(),
+                   1.0 - box[:, 0].mean(), 1.0 - box[:, -1].mean()]
+        edge = int(np.argmax(missing))
+        if edge == 0:
+            top += 1
+        elif edge == 1:
+            bottom -= 1
+        elif edge == 2:
+            left += 1
+        else:
+            right -= 1
+    raise ValueError('the aligned frames share no area')
+
+
+def align_triplet(paths, images, model):
+    """Register the dark and bright frame of a triplet onto its middle frame.
+
+    Args:
+        paths: the three frames' files (dark, mid, bright), for messages.
+        images: RGB uint8/uint16 (H, W, 3) frames (dark, mid, bright), same shape and dtype.
+        model: 'auto' or a model of ``align.MODELS``.
+    Returns:
+        (images, record): the three frames in the middle frame's geometry, cut to
+        ``common_area`` of the two warped frames' data (same dtype, (h, w, 3) with h <= H,
+        w <= W); record = {'dark': Alignment record, 'bright': ..., 'crop': [top, left, h, w]
+        of the middle frame}.
+    Raises:
+        ImageError naming the frame that cannot be aligned (``align.estimate_alignment``).
+    """
+    dark, mid, bright = images
+    valid = np.ones(mid.shape[:2], bool)
+    warped, record = [], {}
+    for path, role, img in ((paths[0], 'dark', dark), (paths[2], 'bright', bright)):
+        try:
+            alignment, moved, has_data = align_pair(mid, img, model)
+        except ValueError as err:
+            raise ImageError(f'{path}: cannot be aligned onto {Path(paths[1]).name}: {err}') \
+                from None
+        warped.append(moved)
+        valid &= has_data
+        record[role] = alignment.to_record()
+    try:
+        top, left, height, width = common_area(valid)
+    except ValueError as err:
+        raise ImageError(f'{paths[0]} + {paths[2]}: {err} with {Path(paths[1]).name}') from None
+    record['crop'] = [top, left, height, width]
+    frames = [img[top:top + height, left:left + width] for img in (warped[0], mid, warped[1])]
+    return frames, record
+
+
 def _prepare_triplet(job):
-    """Write one triplet (or its crops) under job['dst']; return exposures.txt lines."""
+    """Write one triplet (or its crops) under job['dst']; return {'lines': exposures.txt
+    lines, 'alignment': record or None, 'skipped': one-line reason or None}."""
     images = load_frames(job['paths'], job['max_side'])
     check_brightness_order(job['paths'], images)
+    record = None
+    if job['align'] != 'off':
+        try:
+            images, record = align_triplet(job['paths'], images, job['align'])
+        except ImageError as err:
+            return {'lines': [], 'alignment': None, 'skipped': str(err)}
     crf = _job_crf(job, images)
     dst, name, crop, step = Path(job['dst']), job['name'], job['crop'], job['step']
     h, w = images[0].shape[:2]
@@ -137,11 +222,11 @@ def _prepare_triplet(job):
         if crf is not None:
             save_crf(crf, dst / 'crf' / f'{key}.npy')
         lines.append(f'{key} {t_low:.10g} {t_mid:.10g} {t_high:.10g}')
-    return lines
+    return {'lines': lines, 'alignment': record, 'skipped': None}
 
 
 def plan_jobs(src, max_side=None, crop=None, step=None, crf='pair', ev=4.0, ev_tol=0.25,
-              mid_tol=0.2):
+              mid_tol=0.2, align='off'):
     """One job per (dark, mid, bright) triplet found in the brackets under ``src``."""
     jobs = []
     for bracket in find_brackets(src):
@@ -155,6 +240,7 @@ def plan_jobs(src, max_side=None, crop=None, step=None, crf='pair', ev=4.0, ev_t
                 'bracket_paths': [p for p, _ in frames],
                 'bracket_times': times,
                 'max_side': max_side, 'crop': crop, 'step': step or crop, 'crf': crf,
+                'align': align,
             })
     return jobs
 
@@ -254,7 +340,7 @@ def run_jobs(worker, jobs, workers=1, progress=None):
 
 def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', ev=4.0,
                      ev_tol=0.25, mid_tol=0.2, lmdb_writer=None, workers=1, overwrite=False,
-                     progress=None):
+                     progress=None, align='off'):
     """Build the triplet layout at ``dst`` from brackets under ``src``; returns a summary dict.
 
     The layout is assembled in a temporary sibling folder and swapped into place at the end
@@ -262,13 +348,18 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     by ``MANIFEST_NAME``. ``overwrite`` may replace only such a folder (``check_destination``).
     ``progress`` wraps an iterable (e.g. tqdm). ``lmdb_writer(root, keys)``, when given, adds
     LMDB copies of the frame folders before the swap (the numeric core does not import BasicSR
-    itself).
+    itself). ``align`` ('off', 'auto' or a model of ``align.MODELS``) registers each triplet
+    onto its middle frame (module docstring); the summary then adds 'align', 'alignment'
+    ({triplet name: record}, also written to ``ALIGNMENT_NAME``) and 'skipped' ([{'name',
+    'reason'}] of the triplets that could not be aligned). Raises ImageError when none could.
     """
+    if align not in PREPARE_ALIGN_CHOICES:
+        raise ValueError(f'align {align!r}: choose one of {", ".join(PREPARE_ALIGN_CHOICES)}')
     dst = Path(dst)
     _bracket_crf.cache_clear()
     remove_interrupted_runs(dst)
     check_destination(src, dst, overwrite)
-    jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol)
+    jobs = plan_jobs(src, max_side, crop, step, crf, ev, ev_tol, mid_tol, align)
     if not jobs:
         raise ImageError(f'{src}: no {ev} EV triplets with a geometric-mean middle frame')
     with atomic_directory(dst) as tmp:
@@ -276,11 +367,25 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
         for job in jobs:
             job['dst'] = str(tmp)
         results = run_jobs(_prepare_triplet, jobs, workers, progress)
-        lines = [line for result in results for line in result]
+        lines = [line for result in results for line in result['lines']]
+        skipped = [{'name': job['name'], 'reason': result['skipped']}
+                   for job, result in zip(jobs, results) if result['skipped']]
+        if len(skipped) == len(jobs):
+            raise ImageError(f'{src}: no triplet could be aligned ({skipped[0]["reason"]})')
+        alignment = {job['name']: result['alignment'] for job, result in zip(jobs, results)
+                     if result['alignment'] is not None}
+        if align != 'off':
+            atomic_write_bytes(tmp / ALIGNMENT_NAME,
+                               json.dumps({'align': align, 'reference': 'mid',
+                                           'triplets': alignment}, indent=1).encode())
         header = '# NAME t_low t_mid t_high (seconds)\n'
         atomic_write_bytes(tmp / 'exposures.txt', (header + '\n'.join(lines) + '\n').encode())
         if lmdb_writer is not None:
             lmdb_writer(tmp, [line.split()[0] for line in lines])
         write_manifest(tmp, src, complete=True)
-    return {'root': str(dst), 'triplets': len(jobs), 'samples': len(lines),
-            'scenes': sorted({j['name'] for j in jobs}), 'lmdb': lmdb_writer is not None}
+    summary = {'root': str(dst), 'triplets': len(jobs) - len(skipped), 'samples': len(lines),
+               'scenes': sorted(alignment if align != 'off' else {j['name'] for j in jobs}),
+               'lmdb': lmdb_writer is not None}
+    if align != 'off':
+        summary.update(align=align, alignment=alignment, skipped=skipped)
+    return summary
