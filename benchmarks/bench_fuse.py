@@ -16,6 +16,15 @@ measured side by side in one run and do not share memory:
   model_big:    (--model-big only) the default-size network on the big pair: hours on a CPU,
                 minutes with --device cuda.
 
+``default_vs_opencv`` (alone with ``--default-only``): the target of `expinterp fuse`'s default
+fusion. Two 24 MP JPEGs (the bracket's dark and bright frames resized to --big, no EXIF, so the
+ratio is estimated) are fused by the console command ``expinterp fuse DARK BRIGHT -o OUT.jpg``
+(its defaults: coarse-middle fusion, alignment and deghosting; and once more with ``--align off
+--deghost off``, the fusion alone) and by a plain script that reads them with OpenCV, runs ``createMergeMertens(1, 1, 1)`` and
+writes the JPEG (``OPENCV_SCRIPT``); each is a whole process, Python start, reading and writing
+included, run ``--repeats`` times taking turns; the medians of the wall times and each
+process's own peak RSS (``os.wait4``) are compared as ratios (targets: <= 1.0 and <= 1.1).
+
 ``model_24mp_estimate_s`` extrapolates the model case's s/MP to a 24 MP photo (tiles make the
 cost linear in the pixel count). Memory: a tile's activations depend on the feature width and
 the nesting of residual blocks (a group input, a block input and the block's attention maps
@@ -33,6 +42,7 @@ Data: the Sony A6400 bracket of DATA/real-brackets (dark 1/125 s, middle 1/30 s,
 centre crops; a synthetic scene when that folder is absent and --data-root is not given.
 
     python benchmarks/bench_fuse.py [--quick] [--crop 2048x1024] [--tile 512] [--big 6000x4000]
+                                    [--default-only] [--repeats 3]
 """
 import argparse
 import contextlib
@@ -270,6 +280,59 @@ def bench_data(source_size):
 
 CHILDREN = {'fuse': child_fuse, 'seams': child_seams, 'setup': child_setup}
 
+#: The reference process of ``default_vs_opencv``: OpenCV's Mertens of a JPEG pair, as a user
+#: would script it (argv: dark, bright, output).
+OPENCV_SCRIPT = """
+import sys, cv2
+images = [cv2.imread(sys.argv[1]), cv2.imread(sys.argv[2])]
+fused = cv2.createMergeMertens(1, 1, 1).process(images)
+cv2.imwrite(sys.argv[3], cv2.convertScaleAbs(fused, alpha=255))
+"""
+
+
+def timed_process(argv):
+    """(wall seconds, peak RSS MB) of one process running ``argv``, from its start to its exit;
+    the peak is the process's own (``os.wait4``'s ru_maxrss of that child)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f'{argv} failed: {child.stderr.read().decode()[-2000:]}')
+    child.stderr.close()
+    return seconds, usage.ru_maxrss / 1024
+
+
+def default_vs_opencv(work, frames, big_size, repeats):
+    """The default `expinterp fuse` of a ``big_size`` JPEG pair against OpenCV's Mertens script
+    on the same files, ``repeats`` times taking turns; medians and their ratios."""
+    paths = [work / 'dark_big.jpg', work / 'bright_big.jpg']
+    for path, frame in zip(paths, (frames[0], frames[2])):
+        cv2.imwrite(str(path), cv2.resize(frame[:, :, ::-1], big_size,
+                                          interpolation=cv2.INTER_LINEAR))
+    script = work / 'opencv_mertens.py'
+    script.write_text(OPENCV_SCRIPT)
+    fuse = [str(Path(sys.executable).parent / 'expinterp'), 'fuse', *map(str, paths), '-o']
+    commands = {'expinterp_fuse': fuse + [str(work / 'default.jpg')],
+                'expinterp_fuse_no_align_no_deghost': fuse + [str(work / 'static.jpg'),
+                                                              '--align', 'off', '--deghost', 'off'],
+                'opencv_mertens': [sys.executable, str(script), *map(str, paths),
+                                   str(work / 'opencv.jpg')]}
+    runs = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, argv in commands.items():
+            runs[name].append(timed_process(argv))
+        print(f'default vs opencv: {[r[-1] for r in runs.values()]}', file=sys.stderr)
+    medians = {name: {'seconds': round(float(np.median([s for s, _ in r])), 2),
+                      'peak_rss_mb': round(float(np.median([m for _, m in r])), 1),
+                      'runs': [[round(s, 2), round(m, 1)] for s, m in r]}
+               for name, r in runs.items()}
+    theirs = medians['opencv_mertens']
+    ratios = {f'{name}_{what}_ratio': round(medians[name][key] / theirs[key], 3)
+              for name in commands if name != 'opencv_mertens'
+              for what, key in (('time', 'seconds'), ('peak_rss', 'peak_rss_mb'))}
+    return {'size': f'{big_size[0]}x{big_size[1]}', 'repeats': repeats, **medians, **ratios}
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -291,6 +354,10 @@ def main():
                         help='also check tiling on --seam-crop with this trained checkpoint '
                         '(options found as `expinterp interpolate` finds them)')
     add_data_root_argument(parser)
+    parser.add_argument('--default-only', action='store_true',
+                        help='only the default fusion against OpenCV\'s Mertens on the big pair')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='runs of each process in default_vs_opencv (default 3)')
     parser.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.data_root:
@@ -306,6 +373,14 @@ def main():
     source_size = [max(c[i] for c in (crop, seam_crop, tiny_crop)) for i in (0, 1)]
 
     frames, times, data = bench_data(source_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        default = default_vs_opencv(Path(tmp), frames, big, args.repeats)
+    print(f'default_vs_opencv: {default}', file=sys.stderr)
+    if args.default_only:
+        print(json.dumps({'data': data, 'cpu_count': os.cpu_count(),
+                          'load_average_1min_at_end': os.getloadavg()[0],
+                          'default_vs_opencv': default}, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shapes = write_inputs(work, centre_crop(frames[0], crop), centre_crop(frames[2], crop),
@@ -330,7 +405,8 @@ def main():
     print(json.dumps({
         'data': data, 'times_s': times, 'cpu_count': os.cpu_count(),
         'load_average_1min_at_end': os.getloadavg()[0],
-        'tile': args.tile, 'tile_pad': args.tile_pad, 'cases': cases,
+        'tile': args.tile, 'tile_pad': args.tile_pad, 'default_vs_opencv': default,
+        'cases': cases,
         'model_vs_imf_only_time_ratio': round(model['seconds'] / cases['imf_only']['seconds'], 1),
         'model_24mp_estimate_s': round(model['s_per_mp'] * 24, 1),
         'model_big_peak_rss_estimate_mb': round(

@@ -75,12 +75,14 @@ def dataset_crf_path(triplet):
     return triplet.crf
 
 
-def triplet_pair(triplet, dark, bright, crf_spec):
+def triplet_pair(triplet, dark, bright, crf_spec, **geometry):
     """The ``Pair`` of a triplet's dark and bright frames at its times, aimed at the middle
-    frame's time; CRF spec 'dataset' is the triplet's ROOT/crf/NAME.npy."""
+    frame's time; CRF spec 'dataset' is the triplet's ROOT/crf/NAME.npy. ``geometry``: the
+    ``Pair``'s align, reference and deghost settings (its defaults when left out)."""
     crf = dataset_crf_path(triplet) if crf_spec == 'dataset' else crf_spec
     return Pair(dark, bright, ExposureTimes(triplet.t_low, triplet.t_high, 'exposures file'),
-                t_target=triplet.t_mid, crf=crf, names=(str(triplet.low), str(triplet.high)))
+                t_target=triplet.t_mid, crf=crf, names=(str(triplet.low), str(triplet.high)),
+                **geometry)
 
 
 def parse_method(method):
@@ -212,12 +214,12 @@ def pair_log_radiance(pair):
 
 
 def evaluate_triplet(predictor, triplet, fusion=False, max_side=None, columns=FUSION_COLUMNS,
-                     order=False):
+                     order=False, geometry=None):
     """One result row: {'name', 'psnr', 'ssim'} plus {'mef_ssim': {column: score}} with fusion
     and {'order_reversal': {column: fraction}} with fusion and order."""
     dark, gt, bright = load_triplet_frames(triplet, max_side)
     # One Pair for the prediction and the order reference: its CRF is estimated once.
-    pair = triplet_pair(triplet, dark, bright, getattr(predictor, 'crf', 'pair'))
+    pair = triplet_pair(triplet, dark, bright, getattr(predictor, 'crf', 'pair'), **(geometry or {}))
     prediction = predictor(triplet, dark, bright, pair)
     psnr, ssim = score(prediction, gt)
     row = {'name': triplet.name, 'psnr': psnr, 'ssim': ssim}
@@ -244,7 +246,7 @@ def mean_of_rows(rows, fusion=False):
 
 def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False, max_side=None,
              opt=None, device='cpu', xi_l=10, xi_u=250, tile=None, predictor=None,
-             fusion_columns=FUSION_COLUMNS, order=False):
+             fusion_columns=FUSION_COLUMNS, order=False, geometry=None):
     """Score ``method`` on every triplet under ``root``.
 
     Args:
@@ -253,6 +255,9 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
         progress: wraps an iterable (e.g. tqdm), called as progress(it, total=N).
         fusion: add the MEF-SSIM columns (``fusion_columns``, default all five);
         order: with fusion, add each fusion's brightness-order reversal fraction;
+        geometry: {'align', 'reference', 'deghost'} of every triplet's ``Pair`` (handheld
+            triplets; the ground truth middle frame must already be in the reference's
+            geometry, e.g. from `expinterp prepare --align`);
         max_side: downscale every frame (INTER_AREA) first.
         opt, device, tile: for model:CKPT (training options, torch device, inference tile).
         xi_l, xi_u: y0 weight thresholds for the imf-* methods (8-bit scale).
@@ -270,7 +275,7 @@ def evaluate(root, method='imf-linear', crf='pair', progress=None, fusion=False,
     if predictor is None:
         predictor = make_predictor(method, crf, opt, device, xi_l, xi_u, tile)
     wrap = progress or (lambda it, **_: it)
-    rows = [evaluate_triplet(predictor, t, fusion, max_side, fusion_columns, order)
+    rows = [evaluate_triplet(predictor, t, fusion, max_side, fusion_columns, order, geometry)
             for t in wrap(triplets, total=len(triplets))]
     return {'root': str(root), 'method': method, 'crf': str(crf), 'max_side': max_side,
             'fusion': bool(fusion), 'count': len(rows), 'mean': mean_of_rows(rows, fusion),

@@ -13,6 +13,11 @@ network) and fuses by one of ``FUSION_METHODS``:
 - ``three-frame``: the paper's Mertens of (bright, middle, dark), the middle frame at full size;
 - ``pair``: Mertens of (bright, dark) alone, no middle frame.
 
+Every method fuses the pair as ``Pair`` delivers it, aligned and without ghosts: its moving
+subjects are looked for first (``Pair.remove_ghosts``) on the reduced copy that ``coarse-middle``
+makes its middle frame on (and the pair's plain fusion uses as well), on the full pair for
+``three-frame``, whose middle frame is made at full size.
+
 It imports no torch: the network arrives as a callable.
 """
 from dataclasses import dataclass
@@ -57,6 +62,8 @@ def fuse_pair(pair, interpolate=None, keep_y0=False, method=DEFAULT_FUSION):
     """
     if method not in FUSION_METHODS:
         raise ValueError(f'fusion {method!r}: choose one of {", ".join(FUSION_METHODS)}')
+    pair.remove_ghosts(0 if method == 'three-frame' and interpolate is not None else
+                       pyramid_fusion.reduced_level(pair.shape))
     if interpolate is None or method == 'pair':
         return Fusion(mertens_fuse([pair.bright, pair.dark]))
     if method == 'three-frame':
@@ -77,31 +84,23 @@ def _middle_codes(pair, interpolate, keep_y0):
 def _coarse_middle(pair, interpolate, keep_y0):
     """``coarse-middle`` fusion: the middle frame made on ``Pair.reduced`` at the level
     ``pyramid_fusion.reduced_level`` picks; the pair alone when it cannot be made."""
-    level = pyramid_fusion.reduced_level(pair.dark.shape)
+    level = pyramid_fusion.reduced_level(pair.shape)
     small = pair.reduced(level)
     try:
         middle, y0, mapper = _middle_codes(small, interpolate, keep_y0)
         times = small.times
     except (ValueError, SigmoidFitError, cv2.error) as err:
-        return Fusion(_to_codes(pyramid_fusion.coarse_middle_fuse(pair.dark, pair.bright),
-                                pair.dtype), fallback=str(err).splitlines()[0])
+        return Fusion(pyramid_fusion.coarse_middle_fuse(pair.dark, pair.bright, dtype=pair.dtype),
+                      fallback=str(err).splitlines()[0])
     fused = pyramid_fusion.coarse_middle_fuse(pair.dark, pair.bright,
-                                              (level, small.dark, middle, small.bright))
-    return Fusion(_to_codes(fused, pair.dtype), middle, y0, mapper, times, level)
+                                              (level, small.dark, middle, small.bright),
+                                              dtype=pair.dtype)
+    return Fusion(fused, middle, y0, mapper, times, level)
 
 
 def coarse_middle_codes(dark, middle, bright):
     """``coarse-middle`` fusion of three full-size frames (RGB codes (H, W, 3), one dtype) as
     codes of their dtype: what `expinterp fuse` makes of a pair whose middle frame is made at
     full size (short side < 1024 px)."""
-    return _to_codes(pyramid_fusion.coarse_middle_fuse(dark, bright, (0, dark, middle, bright)),
-                     dark.dtype)
-
-
-def _to_codes(fused01, dtype):
-    """A fused float32 image (roughly [0, 1]) as codes of ``dtype``, rounded to nearest and
-    clipped, in float32 and in place (a float64 copy is 1.1 GB at 24 MP)."""
-    scale = np.float32(np.iinfo(dtype).max)
-    np.clip(fused01, 0.0, 1.0, out=fused01)
-    fused01 *= scale
-    return np.rint(fused01, out=fused01).astype(dtype)
+    return pyramid_fusion.coarse_middle_fuse(dark, bright, (0, dark, middle, bright),
+                                             dtype=dark.dtype)

@@ -129,6 +129,28 @@ def estimated_times(dark, bright, crf=DEFAULT_PAIR_CRF):
     return ExposureTimes(1.0, found.ratio, 'estimated ratio', found)
 
 
+#: With ``align='auto'``, a pair whose motion estimate fails is still fused unaligned when its
+#: frames as taken correlate at least this well (one scene from about one place: ECC may fail
+#: to converge on flat or heavily clipped tripod pairs, four of MEFB's 100 among them, whose
+#: rank correlations are 0.57-0.95; two different scenes gave -0.05).
+STATIC_MATCH = 0.4
+
+
+def unaligned_reason(reference, moving):
+    """Why a pair whose motion estimate failed may be used as taken ('' for flat frames, which
+    have nothing to align by and nothing to warn of), or None when it must be refused (the
+    frames look like different scenes)."""
+    if signal_share(reference, moving) < MIN_SIGNAL_SHARE:
+        return 'too little signal to align (a frame nearly black or white)'
+    correlation = align_core.unmoved_correlation(reference, moving)
+    if math.isnan(correlation):
+        return ''
+    if correlation >= STATIC_MATCH:
+        return (f'the motion could not be estimated, but the frames match as taken '
+                f'(correlation {correlation:.2f})')
+    return None
+
+
 class Pair:
     """A checked dark/bright pair and what the method derives from it.
 
@@ -166,6 +188,9 @@ class Pair:
         self.names, self.reference, self.warnings = tuple(names), reference, []
         self.alignment, self._dark, self._bright, self.valid = self._aligned(dark, bright,
                                                                              align)
+        self._all_valid = self.alignment is None or not self.alignment.moved
+        # The caller's arrays are never changed: ghost removal copies a frame it still holds.
+        self._inputs = (id(dark), id(bright))
         # The frames the times and CRF are fitted to; the second pass of ``remove_ghosts``
         # narrows them to the pixels outside the motion mask.
         self._fit_frames = (self._dark, self._bright)
@@ -258,16 +283,41 @@ class Pair:
         try:
             alignment = align_core.estimate_alignment(reference, moving, align)
         except ValueError as err:
-            if align != 'auto' or signal_share(reference, moving) >= MIN_SIGNAL_SHARE:
+            reason = unaligned_reason(reference, moving) if align == 'auto' else None
+            if reason is None:
                 raise ValueError(f'{self.names[0]} + {self.names[1]}: cannot align: '
                                  f'{str(err).splitlines()[0]}') from None
-            self.warnings.append(f'{self.names[0]} + {self.names[1]}: too little signal to '
-                                 'align (a frame nearly black or white); used as taken')
+            if reason:
+                self.warnings.append(f'{self.names[0]} + {self.names[1]}: {reason}; used as '
+                                     'taken')
             return None, dark, bright, everywhere
         warped, valid = align_core.warp_to_reference(moving, alignment)
         if self.reference == 'dark':
             return alignment, dark, warped, valid
         return alignment, warped, bright, valid
+
+    def common_box(self):
+        """(rows, cols) slices of the largest axis-aligned box (found greedily, on a copy of
+        at most 512 px, rounded inwards) where both frames have data: the whole frame for an
+        unmoved pair."""
+        height, width = self.shape[:2]
+        if self._all_valid:
+            return slice(0, height), slice(0, width)
+        factor = max(1, -(-max(height, width) // 512))
+        size = (-(-width // factor), -(-height // factor))
+        # A cell counts only when every pixel of it has data.
+        inside = cv2.resize(np.asarray(self.valid, np.uint8) * np.uint8(255), size,
+                            interpolation=cv2.INTER_AREA) == 255
+        top, bottom, left, right = 0, inside.shape[0], 0, inside.shape[1]
+        while bottom > top and right > left and not inside[top:bottom, left:right].all():
+            box = inside[top:bottom, left:right]
+            missing = [(~box[0]).sum(), (~box[-1]).sum(), (~box[:, 0]).sum(),
+                       (~box[:, -1]).sum()]
+            side = int(np.argmax(missing))
+            top, bottom, left, right = (top + (side == 0), bottom - (side == 1),
+                                        left + (side == 2), right - (side == 3))
+        return (slice(min(height, top * factor + factor), max(0, bottom * factor - factor)),
+                slice(min(width, left * factor + factor), max(0, right * factor - factor)))
 
     def motion_record(self):
         """JSON fields of the geometry and the moving subjects: {'alignment': the estimated
@@ -298,7 +348,8 @@ class Pair:
         model = self.reduced(level)
         try:
             mapper = model.mapper()
-            mask = motion_core.motion_mask(model._dark, model._bright, mapper, model.valid,
+            mask = motion_core.motion_mask(model._dark, model._bright, mapper,
+                                           None if model._all_valid else model.valid,
                                            self.reference)
             if mask.fraction > REFIT_FRACTION and is_pair_spec(model.crf_spec):
                 mapper = model._refit(mask.mask)
@@ -319,7 +370,9 @@ class Pair:
         """Fit this pair's times (when estimated) and CRF again on the pixels outside
         ``mask`` (float32 (H, W)) where both frames have data; returns the new default mapper.
         The estimators work on histograms, so the kept pixels go in as one (1, N, 3) row."""
-        keep = (mask == 0) & self.valid
+        keep = mask == 0
+        if not self._all_valid:
+            keep &= self.valid
         self._fit_frames = (self._dark[keep][None], self._bright[keep][None])
         if self._times is not None and self._times.source == 'estimated ratio':
             self._times = None
@@ -334,14 +387,19 @@ class Pair:
         weight = np.rint(mask * np.float32(255)).astype(np.uint8)
         if weight.shape != (height, width):
             weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
-        if not self.valid.all():
+        if not self._all_valid:
             weight[~self.valid] = 255
         if not weight.any():
             return
+        other, reference = ((self._bright, self._dark) if self.reference == 'dark' else
+                            (self._dark, self._bright))
+        if id(other) in self._inputs:
+            other = other.copy()
+        motion_core.substitute(other, reference, other_table, weight)
         if self.reference == 'dark':
-            self._bright = motion_core.substitute(self._bright, self._dark, other_table, weight)
+            self._bright = other
         else:
-            self._dark = motion_core.substitute(self._dark, self._bright, other_table, weight)
+            self._dark = other
 
     @property
     def crf(self):
@@ -388,25 +446,57 @@ class Pair:
         middle frame that only coarse scales use: the same target time and CRF spec (the CRF
         itself once resolved), and the times given or recorded by the files; unknown times are
         estimated from the small copy, which is where the work is saved. Level 0 is the pair
-        itself."""
+        itself. The copy is made once per level from the aligned frames (it is not aligned
+        again; its ``valid`` is the moved frame's data area at its size) and shares the
+        pair's ghost removal (``remove_ghosts``)."""
         if level == 0:
             return self
-        return Pair(reduce_codes(self.dark, level), reduce_codes(self.bright, level),
-                    self.known_times(), self._requested_target,
-                    self.crf_spec if self._crf is None else self._crf, self.names)
+        if level not in self._reduced:
+            small = Pair(reduce_codes(self._dark, level), reduce_codes(self._bright, level),
+                         self.known_times(), self._requested_target,
+                         self.crf_spec if self._crf is None else self._crf, self.names,
+                         align='off', reference=self.reference, deghost=False)
+            if not self._all_valid:
+                small.valid = reduced_valid(self.alignment, level, small.shape)
+                small._all_valid = False
+            self._reduced[level] = small
+        return self._reduced[level]
 
     def codes(self, img01):
         """A float [0, 1] image as codes of the pair's dtype (rounded), as a file stores it."""
         return to_dtype(img01, self.dtype)
 
 
+def signal_share(reference, moving):
+    """The smaller of the two frames' shares of grey pixels (on copies of at most 256 px) in
+    the band both frames record, 8-bit codes 10..250: what alignment has to go on."""
+    shares = []
+    for frame in (reference, moving):
+        grey = align_core.grey_copy(frame, 256) * 255.0
+        shares.append(float(np.mean((grey >= 10) & (grey <= 250))))
+    return min(shares)
+
+
+def reduced_valid(alignment, level, shape):
+    """bool (h, w): where the moved frame has data in the copy of a pair after ``level``
+    pyramid halvings (shape (h, w, 3)): the full-size ``alignment`` rescaled, the data area
+    warped at that size."""
+    scale = align_core.pixel_scaling(0.5 ** level)
+    matrix = scale @ alignment.matrix @ np.linalg.inv(scale)
+    small = align_core.Alignment(alignment.model, matrix, alignment.displacement_px,
+                                 alignment.correlation, alignment.overlap, shape[1], shape[0])
+    return align_core.warp_to_reference(np.zeros(shape[:2], np.uint8), small)[1]
+
+
 def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
-              crf=DEFAULT_PAIR_CRF):
+              crf=DEFAULT_PAIR_CRF, align='auto', reference='dark', deghost=True):
     """The ``Pair`` of two image files; errors name the files.
 
     times: (t_dark, t_bright) from the caller; otherwise the files' EXIF, then the
     ``exposures`` list file, else the ratio is estimated (``Pair.times.source`` says which).
+    align, reference, deghost: as ``Pair``.
     """
     dark, bright = read_image(dark_path), read_image(bright_path)
     return Pair(dark, bright, times, t_target, crf, names=(str(dark_path), str(bright_path)),
-                paths=(dark_path, bright_path), exposures=exposures)
+                paths=(dark_path, bright_path), exposures=exposures, align=align,
+                reference=reference, deghost=deghost)

@@ -50,10 +50,13 @@ def y0_json(pair, tmp_path, *extra):
 def test_y0_with_times_writes_the_interpolation_at_the_input_size(pair, tmp_path):
     _, dark, bright = pair
     summary = y0_json(pair, tmp_path, '--times', T_DARK, T_BRIGHT)
+    # a static pair: not moved, no moving subjects
+    alignment, motion = summary.pop('alignment'), summary.pop('motion')
+    assert alignment['model'] == 'none' and motion['fraction'] == 0.0
     assert summary == {'output': str(tmp_path / 'y0.png'), 't_dark': T_DARK, 't_bright': T_BRIGHT,
                        't_target': pytest.approx(math.sqrt(T_DARK * T_BRIGHT)),
                        'times_from': 'arguments', 'crf': 'emor', 'imf': 'linear',
-                       'bit_depth': 8}
+                       'bit_depth': 8, 'size': [dark.shape[1], dark.shape[0]]}
     written = read_image(tmp_path / 'y0.png')
     assert written.dtype == np.uint8 and written.shape == dark.shape
     expected = to_dtype(interpolate_exposure(dark, bright, T_DARK, T_BRIGHT), np.uint8)
@@ -228,6 +231,13 @@ def test_calibrate_draws_progress_only_on_a_terminal_and_never_on_stdout(tmp_pat
             and '0/10' in drawn) == bars, drawn
     if not bars:
         assert drawn == ''
+
+
+@pytest.mark.parametrize('command', ['calibrate', 'prepare', 'simulate', 'eval', 'fuse',
+                                     'interpolate', 'synth'])
+def test_every_command_with_progress_bars_takes_quiet(command):
+    rc, out, _ = run_cli([command, '--help'])
+    assert rc == 0 and '-q, --quiet' in out and 'no progress bars' in out
 
 
 def test_calibrate_without_times_exits_2(tmp_path):

@@ -345,3 +345,26 @@ def test_curves_are_drawn_in_their_colours(tmp_path):
     assert image.shape == (600, 960, 3)
     for colour in (reproduce.CURVE_COLOURS['hybrid'], reproduce.CURVE_COLOURS['direct']):
         assert (image == colour).all(axis=2).sum() > 100
+
+
+def test_eval_passes_align_reference_and_deghost_to_every_pair(triplets, monkeypatch, capsys):
+    """`expinterp eval --align off --reference bright --deghost off` reaches each triplet's
+    ``Pair``; a static (tripod) data set scores the same with the defaults."""
+    from expinterp_plugin import evaluation
+    from expinterp_plugin.cli import main
+    root, _ = triplets
+    made = []
+    real_pair = evaluation.Pair
+
+    def recording_pair(*args, **kwargs):
+        made.append({k: kwargs.get(k) for k in ('align', 'reference', 'deghost')})
+        return real_pair(*args, **kwargs)
+    monkeypatch.setattr(evaluation, 'Pair', recording_pair)
+    assert main(['eval', str(root), '--crf', 'srgb', '--align', 'off', '--reference', 'bright',
+                 '--deghost', 'off', '--json']) == 0
+    fixed = json.loads(capsys.readouterr().out)
+    assert made == [{'align': 'off', 'reference': 'bright', 'deghost': False}] * len(NAMES)
+    assert main(['eval', str(root), '--crf', 'srgb', '--json']) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert made[-1] == {'align': 'auto', 'reference': 'dark', 'deghost': True}
+    assert default['mean']['psnr'] == pytest.approx(fixed['mean']['psnr'], abs=1e-9)

@@ -68,9 +68,12 @@ def test_split_takes_coarse_scales_from_the_triplet_and_fine_ones_from_the_pair(
     dark, middle, bright = exposures(scene(256, 256, 4))
     pair = pf.coarse_middle_fuse(dark, bright)
     triplet = mertens_fuse_float([bright, middle, dark])
-    split = pf.coarse_middle_fuse(dark, bright, (0, dark, middle, bright), split=1 / 16)
+    split = pf.coarse_middle_fuse(dark, bright, (0, dark, middle, bright), split=1 / 16,
+                                  width=0)
     depth = pf.pyramid_depth(dark.shape)
-    assert pf.middle_shares(256, depth, 1 / 16).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert pf.middle_shares(256, depth, 1 / 16, 0).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    # the default ramp: half a share one octave either side of the split
+    assert pf.middle_shares(256, depth, 1 / 16, 2).tolist() == [0, 0, 0, 0.0, 0.5, 1, 1, 1, 1]
 
     def coarse(img):  # scales of 32 px and more (the split is at 16 px = 1/16 of 256)
         return cv2.resize(img, (8, 8), interpolation=cv2.INTER_AREA)

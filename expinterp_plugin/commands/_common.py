@@ -259,6 +259,7 @@ def add_pair_arguments(parser):
     add_output_file_argument(parser, 'output image (inputs\' bit depth; .png or .tif for '
                              '16-bit), or a folder for folder inputs')
     add_time_arguments(parser)
+    add_align_arguments(parser)
 
 
 def add_model_argument(container, required):
@@ -415,9 +416,82 @@ def read_args_pair(args, dark_path, bright_path, output):
     from expinterp_plugin.exposure.io import check_image_output
     from expinterp_plugin.pair import read_pair
     check_distinct_inputs(dark_path, bright_path)
-    pair = read_pair(dark_path, bright_path, args.times, args.exposures, args.target, args.crf)
+    pair = read_pair(dark_path, bright_path, args.times, args.exposures, args.target, args.crf,
+                     **pair_geometry(args))
     check_image_output(output, pair.dtype)
+    for warning in pair.warnings:
+        print_warning(warning)
     return pair
+
+
+# --- handheld pairs: alignment, moving subjects, the reference frame (issue 18) --------------
+
+def add_align_arguments(parser, crop=True):
+    """--align, --reference, --deghost and (with ``crop``) --crop of the commands that read a
+    dark/bright pair (``pair.Pair`` does the work)."""
+    # The core modules, not pair.py: building the parser must stay cheap (pair.py pulls in
+    # the estimators, 0.85 s of imports before any command runs).
+    from expinterp_plugin.exposure.align import ALIGN_CHOICES
+    from expinterp_plugin.exposure.motion import REFERENCES
+    parser.add_argument('--align', choices=('off',) + ALIGN_CHOICES, default='auto',
+                        help='align the moved frame onto the reference (handheld shots): auto '
+                        '(the simplest of translation, euclidean, homography that the frames '
+                        'support; a static pair is left untouched), one model, or off '
+                        '(default auto)')
+    parser.add_argument('--reference', choices=REFERENCES, default='dark',
+                        help='the frame whose geometry, metadata and moving subjects the output '
+                        'keeps (default dark)')
+    parser.add_argument('--deghost', choices=('on', 'off'), default='on',
+                        help='on: where the scene moved between the shots, take the reference '
+                        'frame alone (default on)')
+    if crop:
+        parser.add_argument('--crop', action='store_true',
+                            help='crop the output to the area both frames cover after alignment')
+
+
+def pair_geometry(args):
+    """The ``Pair`` keywords of --align, --reference and --deghost."""
+    return {'align': args.align, 'reference': args.reference, 'deghost': args.deghost == 'on'}
+
+
+def reference_path(args, dark_path, bright_path):
+    """The --reference input file, whose ICC profile and EXIF the output carries."""
+    return dark_path if args.reference == 'dark' else bright_path
+
+
+def cropped(args, pair, img):
+    """``img`` (the pair's size) cropped to ``pair.common_box()`` with --crop."""
+    return img[pair.common_box()] if args.crop else img
+
+
+def motion_fields(pair, img=None):
+    """The pair's JSON fields 'alignment' and 'motion' (``Pair.motion_record``), and with
+    ``img`` (the written image) its 'size' [width, height]."""
+    fields = pair.motion_record()
+    if img is not None:
+        fields['size'] = [int(img.shape[1]), int(img.shape[0])]
+    return fields
+
+
+def motion_panel(pair):
+    """('motion', RGB codes) strip panel: the reference frame darkened, the motion mask and
+    the area the moved frame does not cover in red; None for a pair that did not move."""
+    import cv2
+    import numpy as np
+    mask = None if pair.motion is None else pair.motion.mask
+    moved = pair.alignment is not None and pair.alignment.moved
+    if not moved and (mask is None or not mask.any()):
+        return None
+    height, width = pair.shape[:2]
+    red = np.zeros((height, width), np.float32) if mask is None else cv2.resize(
+        mask, (width, height), interpolation=cv2.INTER_LINEAR)
+    if moved:
+        red = np.maximum(red, ~np.asarray(pair.valid))
+    base = (pair.dark if pair.reference == 'dark' else pair.bright).astype(np.float32)
+    peak = np.float32(np.iinfo(pair.dtype).max)
+    base *= np.float32(0.6)
+    base[..., 0] += np.float32(0.4) * peak * red
+    return 'motion', np.clip(np.rint(base), 0, peak).astype(pair.dtype)
 
 
 def target_seconds(pair):

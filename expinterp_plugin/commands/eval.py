@@ -1,9 +1,10 @@
 """`expinterp eval`: PSNR/SSIM of an interpolation method over a triplet-layout dataset, and
 with --fusion the MEF-SSIM of Mertens fusions with and without the interpolated frame."""
-from expinterp_plugin.commands._common import (add_crf_argument, add_quiet_argument,
-                                               check_device, describe, fail, non_negative_float,
-                                               positive_int, prepare_output, print_json,
-                                               progress, user_error_types)
+from expinterp_plugin.commands._common import (add_align_arguments, add_crf_argument,
+                                               add_quiet_argument, check_device, describe, fail,
+                                               non_negative_float, pair_geometry, positive_int,
+                                               prepare_output, print_json, progress,
+                                               user_error_types)
 
 NAME = 'eval'
 HELP = ('score the middle exposure predicted from low+high against the real one (PSNR/SSIM; '
@@ -41,6 +42,7 @@ def add_arguments(parser):
                         help='also write a Markdown table (per triplet and mean) to FILE; an '
                         'existing file is replaced (atomically)')
     parser.add_argument('--json', action='store_true', help='print one JSON object')
+    add_align_arguments(parser, crop=False)
     add_quiet_argument(parser)
     parser.epilog = "--crf also accepts 'dataset': the per-scene ROOT/crf/NAME.npy tables."
 
@@ -79,7 +81,7 @@ def run(args):
                           progress=lambda it, total: progress(it, total, 'triplets', args.quiet),
                           fusion=args.fusion, max_side=args.max_side, opt=args.opt,
                           device=args.device, xi_l=args.xi_l, xi_u=args.xi_u, tile=args.tile,
-                          order=args.order)
+                          order=args.order, geometry=pair_geometry(args))
         if args.markdown:
             write_markdown(args.markdown, result)
     except user_error_types() as err:

@@ -14,9 +14,9 @@ import time
 
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
-    add_y0_arguments, describe, fail, figure_path, for_each_pair, interpolate_pair, load_model,
-    model_settings, pair_record, planned_pairs, print_warning, read_args_pair, report,
-    user_error_types, write_output)
+    add_y0_arguments, cropped, describe, fail, figure_path, for_each_pair, interpolate_pair,
+    load_model, model_settings, motion_fields, motion_panel, pair_record, planned_pairs,
+    print_warning, read_args_pair, reference_path, report, user_error_types, write_output)
 
 NAME = 'fuse'
 HELP = ('fuse a dark/bright pair with their interpolated medium exposure (y0, or a trained '
@@ -87,7 +87,8 @@ def run(args):
         if result.fallback is not None:
             print_warning(f'{dark_path} + {bright_path}: no middle frame ({result.fallback}); '
                           'fused the pair alone')
-        write_output(args, output, result.fused, dark_path)
+        fused = cropped(args, pair, result.fused)
+        write_output(args, output, fused, reference_path(args, dark_path, bright_path))
         figures = []
         if figure is not None:
             figures = save_figures(figure, figure_panels(pair, result, middle), result.mapper)
@@ -95,6 +96,7 @@ def run(args):
                              time.perf_counter() - started, figures)
         if middle is not None:
             record.update(middle_level=result.level, fallback=result.fallback)
+        record.update(motion_fields(pair, fused))
         return record
 
     try:
@@ -117,7 +119,9 @@ def figure_panels(pair, result, middle):
         panels.append(('y0', enlarged(result.y0, pair.dark.shape)))
     if middle == 'model' and result.middle is not None:
         panels.append(('output', enlarged(result.middle, pair.dark.shape)))
-    return panels + [('bright', pair.bright), ('fused', result.fused)]
+    panels += [('bright', pair.bright), ('fused', result.fused)]
+    motion = motion_panel(pair)
+    return panels if motion is None else panels + [motion]
 
 
 def enlarged(img, shape):

@@ -9,8 +9,9 @@ import time
 
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments, describe,
-    fail, figure_path, for_each_pair, interpolate_pair, load_model, model_settings, pair_record,
-    planned_pairs, read_args_pair, report, target_seconds, user_error_types, write_output)
+    cropped, fail, figure_path, for_each_pair, interpolate_pair, load_model, model_settings,
+    motion_fields, motion_panel, pair_record, planned_pairs, read_args_pair, reference_path,
+    report, target_seconds, user_error_types, write_output)
 
 NAME = 'interpolate'
 HELP = 'medium exposure of a dark/bright pair (or folders of pairs) with a trained network'
@@ -31,14 +32,20 @@ def run(args):
         pair = read_args_pair(args, dark_path, bright_path, output)
         figure = figure_path(args.save_figure, batch, output)
         result = interpolate_pair(args, interpolator, pair, batch, keep_y0=figure is not None)
-        write_output(args, output, pair.codes(result.output), dark_path, target_seconds(pair))
+        written = cropped(args, pair, pair.codes(result.output))
+        write_output(args, output, written, reference_path(args, dark_path, bright_path),
+                     target_seconds(pair))
         figures = []
         if figure is not None:
-            figures = save_figures(figure, [('dark', pair.dark), ('y0', result.y0),
-                                            ('output', result.output), ('bright', pair.bright)],
+            panels = [('dark', pair.dark), ('y0', result.y0), ('output', result.output),
+                      ('bright', pair.bright)]
+            motion = motion_panel(pair)
+            figures = save_figures(figure, panels if motion is None else panels + [motion],
                                    result.mapper)
-        return pair_record(dark_path, bright_path, output, pair.times, result.mapper,
-                           time.perf_counter() - started, figures)
+        record = pair_record(dark_path, bright_path, output, pair.times, result.mapper,
+                             time.perf_counter() - started, figures)
+        record.update(motion_fields(pair, written))
+        return record
 
     try:
         pairs = planned_pairs(args)

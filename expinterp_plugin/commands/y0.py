@@ -1,9 +1,11 @@
 """`expinterp y0`: the model-driven medium exposure of a dark/bright pair."""
 from pathlib import Path
 
-from expinterp_plugin.commands._common import (add_output_file_argument, add_quality_argument,
-                                               add_time_arguments, add_y0_arguments,
-                                               check_quality, describe_for, fail,
+from expinterp_plugin.commands._common import (add_align_arguments, add_output_file_argument,
+                                               add_quality_argument, add_time_arguments,
+                                               add_y0_arguments, check_quality, cropped,
+                                               describe_for, fail, motion_fields,
+                                               reference_path,
                                                prepare_image_output, prepare_output, print_json,
                                                read_args_pair, target_seconds, times_text,
                                                user_error_types, write_output)
@@ -18,6 +20,7 @@ def add_arguments(parser):
     add_output_file_argument(parser, 'output image (inputs\' bit depth; .png or .tif for 16-bit)')
     add_quality_argument(parser)
     add_time_arguments(parser)
+    add_align_arguments(parser)
     add_y0_arguments(parser)
     parser.add_argument('--save-crf', metavar='FILE',
                         help='also write the CRF used (.npy/.txt; an existing file is replaced)')
@@ -35,8 +38,9 @@ def run(args):
         if args.save_crf:
             prepare_output(args.save_crf, inputs, CRF_SUFFIXES, others=[args.output])
         pair = read_args_pair(args, args.dark, args.bright, args.output)
-        write_output(args, args.output, pair.codes(pair.y0(args.xi_l, args.xi_u, args.imf)),
-                     args.dark, target_seconds(pair))
+        written = cropped(args, pair, pair.codes(pair.y0(args.xi_l, args.xi_u, args.imf)))
+        write_output(args, args.output, written, reference_path(args, args.dark, args.bright),
+                     target_seconds(pair))
         crf = pair.crf
         if args.save_crf:
             save_crf(crf, args.save_crf)
@@ -46,7 +50,7 @@ def run(args):
         pair.times.source
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
                't_target': t_target, 'times_from': source, 'crf': crf.name, 'imf': args.imf,
-               'bit_depth': 8 * pair.dtype.itemsize}
+               'bit_depth': 8 * pair.dtype.itemsize, **motion_fields(pair, written)}
     estimate = pair.times.estimate_record()
     if estimate is not None:
         summary['ratio_estimate'] = estimate

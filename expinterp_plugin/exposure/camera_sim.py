@@ -21,13 +21,23 @@ pair carries, so every sample is rendered by a camera drawn at random:
    modeling and fitting for single-image raw-data", TIP 2008), clipped to [0, 1].
 5. **Response, quantisation, JPEG**: z = round(255 F(x)), then JPEG encode/decode at the
    camera's quality (OpenCV).
+6. **Handheld** (optional, ``SimConfig.camera_motion`` / ``moving_objects``; off by default):
+   camera shake (a similarity per moved frame) and moving blocks/discs of the radiance, applied
+   to the radiance of step 1 before step 4 (``synth.handheld``). The middle frame is the
+   reference and keeps the scene's geometry; the dark and bright frames are moved. A shaken
+   sample is cut from a canvas of the same radiance map with a margin around the window
+   (``scene_canvas``).
 
 Everything is deterministic for (seed, sample index): sample i draws from
 ``numpy.random.default_rng([seed, i])``, so results do not depend on order or worker count.
+Step 6 draws from its own stream, ``default_rng([seed, i, MOTION_STREAM])``: turning it on
+changes none of the camera's and exposure's draws (the noise differs: Poisson sampling draws
+as many numbers as the radiance asks for), and with it off every output is what it was before
+it existed.
 """
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +53,8 @@ from expinterp_plugin.exposure.io import (ImageError, atomic_directory, atomic_w
 from expinterp_plugin.exposure.prepare import (check_destination, remove_interrupted_runs,
                                                run_jobs, write_manifest)
 from expinterp_plugin.exposure.synth.capture import bracket_times
+from expinterp_plugin.exposure.synth.handheld import (MOVED_FRAMES, draw_objects, draw_shake,
+                                                      frame_radiance, shake_margin)
 from expinterp_plugin.exposure.y0 import DEFAULT_PAIR_CRF, resolve_pair_crf
 
 RADIANCE_SUFFIXES = ('.hdr', '.exr')
@@ -57,6 +69,8 @@ FULL_WELL = 20000.0
 READ_NOISE = 4e-4
 #: Crops of ``*_pano`` light probes keep to this central fraction of the rows (no poles).
 PANO_BAND = 0.6
+#: Sample i draws its camera shake and moving objects from default_rng([seed, i, MOTION_STREAM]).
+MOTION_STREAM = 0x4D07
 
 
 def load_dorf(path):
@@ -145,6 +159,12 @@ class SimConfig:
     jpeg: (low, high) JPEG quality; jpeg_prob: probability of JPEG (else lossless).
     shift: max sub-pixel shift (px) per frame and axis; shift_prob: probability of shifting.
     noise: False renders noise-free (tests).
+    camera_motion: max camera shake of the dark and bright frame relative to the middle one,
+        translation as a fraction of the render side (0 = off); camera_rotation: its max
+        rotation (degrees); motion_prob: probability that a sample is shaken.
+    moving_objects: objects (blocks/discs of the radiance) moving between the frames (0 = off);
+        object_shift: their max displacement, fraction of the side; object_size: (low, high)
+        box side, fraction of the side; object_prob: probability that a sample has them.
     """
     size: int = 256
     ev: float = 4.0
@@ -159,6 +179,13 @@ class SimConfig:
     shift: float = 0.5
     shift_prob: float = 0.3
     noise: bool = True
+    camera_motion: float = 0.0
+    camera_rotation: float = 1.0
+    motion_prob: float = 0.5
+    moving_objects: int = 0
+    object_shift: float = 0.15
+    object_size: tuple = (0.08, 0.25)
+    object_prob: float = 0.5
 
 
 def config_from_dict(values):
@@ -168,7 +195,13 @@ def config_from_dict(values):
 
 @dataclass(frozen=True)
 class Camera:
-    """One sample's camera and exposure: everything drawn from the sample's generator."""
+    """One sample's camera and exposure: everything drawn from the sample's generators.
+
+    motion: () (a tripod) or the shake of the dark and the bright frame, each float (3, 3) as
+        nested tuples, reference (middle frame) pixel -> that frame's pixel (the convention of
+        ``align.Alignment.matrix``). margin: canvas pixels around the frame (``scene_canvas``).
+    objects: ``synth.handheld.draw_objects`` records (empty: nothing moves).
+    """
     curve: int
     iso_gain: float
     wb_gains: tuple
@@ -180,6 +213,9 @@ class Camera:
     flip: bool
     t_mid: float
     ev: float
+    motion: tuple = ()
+    margin: int = 0
+    objects: tuple = ()
 
 
 def draw_window(shape, rng, cfg, panorama):
@@ -276,13 +312,64 @@ def draw_camera(rng, files, curves, dorf, cfg):
                   shifts, str(source), window, flip, t_mid, cfg.ev), scene
 
 
+def scene_canvas(camera, size, margin):
+    """The sample's scene with ``margin`` pixels more of its radiance map on each side: linear
+    RGB float32 (size + 2 margin, size + 2 margin, 3), colour-transformed as ``draw_camera``'s
+    scene.
+
+    The window widened by ceil(margin * side / size) map pixels each way (the map's edge
+    reflected where it runs out) is resized in one piece, so the frame and its margin are one
+    resampling, without a seam; its centre differs from ``draw_camera``'s scene by under one
+    map pixel of scale.
+    """
+    radiance = load_radiance(camera.source)
+    top, left, side = camera.window
+    extra = math.ceil(margin * side / size)
+    height, width = radiance.shape[:2]
+    rows, cols = (top - extra, top + side + extra), (left - extra, left + side + extra)
+    piece = radiance[max(rows[0], 0):min(rows[1], height), max(cols[0], 0):min(cols[1], width)]
+    piece = cv2.copyMakeBorder(np.ascontiguousarray(piece), max(0, -rows[0]),
+                               max(0, rows[1] - height), max(0, -cols[0]),
+                               max(0, cols[1] - width), cv2.BORDER_REFLECT_101)
+    return colour_transform(crop_radiance(piece, (0, 0, side + 2 * extra), camera.flip,
+                                          size + 2 * margin),
+                            camera.wb_gains, camera.saturation)
+
+
+def draw_movement(rng, camera, scene, cfg):
+    """Camera shake and moving objects for one sample (``cfg.camera_motion``,
+    ``cfg.moving_objects``), drawn from ``rng`` (the sample's ``MOTION_STREAM``).
+
+    Returns (camera with motion, margin and objects, canvas float32 (size + 2 margin, ...)):
+    the canvas is ``scene`` itself when the sample is not shaken (margin 0).
+    """
+    size = cfg.size
+    motion, margin, objects = (), 0, ()
+    if cfg.camera_motion > 0 and rng.random() < cfg.motion_prob:
+        shift = cfg.camera_motion * size
+        margin = shake_margin(size, shift, cfg.camera_rotation)
+        motion = tuple(tuple(map(tuple, draw_shake(rng, size, shift, cfg.camera_rotation)))
+                       for _ in MOVED_FRAMES)
+        scene = scene_canvas(camera, size, margin)
+    if cfg.moving_objects > 0 and rng.random() < cfg.object_prob:
+        objects = tuple(draw_objects(rng, cfg.moving_objects, size, margin,
+                                     cfg.object_shift * size, cfg.object_size))
+    return replace(camera, motion=motion, margin=margin, objects=objects), scene
+
+
 def render_frames(scene, camera, dorf, rng, noise=True):
-    """(low, mid, high) RGB uint8 (H, W, 3) of a scene (linear RGB float32) by ``camera``."""
+    """(low, mid, high) RGB uint8 (H, W, 3) of a scene (linear RGB float32) by ``camera``; a
+    camera with motion or objects takes the canvas of ``draw_movement`` as ``scene``."""
     irradiance, brightness = dorf[0][camera.curve], dorf[1][camera.curve]
+    moves = dict(zip(MOVED_FRAMES, camera.motion))
     frames = []
     for n, t in enumerate(bracket_times(camera.t_mid, camera.ev)):
+        radiance = scene
+        if camera.motion or camera.objects:
+            motion = np.array(moves[n]) if n in moves else None
+            radiance = frame_radiance(scene, camera.margin, n, motion, camera.objects)
         dy, dx = camera.shifts[2 * n:2 * n + 2]
-        shifted = shift_image(scene, dy, dx) if (dy or dx) else scene
+        shifted = shift_image(radiance, dy, dx) if (dy or dx) else radiance
         signal = sensor_signal(shifted * t, camera.iso_gain, rng, noise)
         codes = np.rint(255.0 * dorf_forward(signal, irradiance, brightness)).astype(np.uint8)
         frames.append(jpeg_roundtrip(codes, camera.jpeg_quality) if camera.jpeg_quality else codes)
@@ -294,9 +381,37 @@ def simulate_sample(seed, index, files, curves, dorf, cfg=SimConfig()):
     (t_low, t_mid, t_high), 'camera': Camera}; deterministic for (seed, index)."""
     rng = np.random.default_rng([seed, index])
     camera, scene = draw_camera(rng, files, curves, dorf, cfg)
+    if cfg.camera_motion > 0 or cfg.moving_objects > 0:
+        camera, scene = draw_movement(np.random.default_rng([seed, index, MOTION_STREAM]),
+                                      camera, scene, cfg)
     low, mid, high = render_frames(scene, camera, dorf, rng, cfg.noise)
     return {'low': low, 'mid': mid, 'high': high, 'times': bracket_times(camera.t_mid, camera.ev),
             'camera': camera}
+
+
+#: SimConfig fields and Camera fields of the handheld step: left out of cameras.json where they
+#: are off, so a tripod data set's cameras.json is byte for byte what it was before them.
+HANDHELD_SETTINGS = ('camera_motion', 'camera_rotation', 'motion_prob', 'moving_objects',
+                     'object_shift', 'object_size', 'object_prob')
+HANDHELD_CAMERA = ('motion', 'margin', 'objects')
+
+
+def config_record(cfg):
+    """``asdict(cfg)`` for cameras.json, without the handheld settings when both are off."""
+    record = asdict(cfg)
+    if not (cfg.camera_motion > 0 or cfg.moving_objects > 0):
+        for key in HANDHELD_SETTINGS:
+            del record[key]
+    return record
+
+
+def camera_record(camera):
+    """``asdict(camera)`` for cameras.json, without the handheld fields for a still sample."""
+    record = asdict(camera)
+    if not (camera.motion or camera.objects):
+        for key in HANDHELD_CAMERA:
+            del record[key]
+    return record
 
 
 def sample_name(index):
@@ -321,7 +436,7 @@ def _simulate_job(job):
         crf = resolve_pair_crf(DEFAULT_PAIR_CRF, sample['low'], sample['high'], t_low, t_high)
         save_crf(crf, out / 'crf' / f'{name}.npy')
         records.append({'name': name, 'times': [t_low, t_mid, t_high],
-                        'camera': asdict(sample['camera'])})
+                        'camera': camera_record(sample['camera'])})
     return records
 
 
@@ -363,7 +478,8 @@ def write_simulated_dataset(dst, radiance_dir, dorf_path, split='train', samples
         lines += [f"{r['name']} " + ' '.join(f'{t:.10g}' for t in r['times']) for r in records]
         atomic_write_bytes(tmp / 'exposures.txt', ('\n'.join(lines) + '\n').encode())
         meta = {'split': split, 'seed': seed, 'dorf': str(dorf_path), 'curves': curves,
-                'config': asdict(config), 'samples': {r['name']: r['camera'] for r in records}}
+                'config': config_record(config),
+                'samples': {r['name']: r['camera'] for r in records}}
         atomic_write_bytes(tmp / 'cameras.json', json.dumps(meta, indent=1).encode())
         if lmdb_writer is not None:
             lmdb_writer(tmp, [r['name'] for r in records])

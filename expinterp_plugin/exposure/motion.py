@@ -225,3 +225,26 @@ def take_reference(y0, dark, bright, mapper, weight, reference='dark'):
     w = weight[rows, cols][:, None]
     y0[rows, cols] = ((1.0 - w) * y0[rows, cols] + w * alone).astype(np.float32)
     return y0
+
+
+def substitute(other, reference, table, weight):
+    """Replace a frame by the other frame's mapping to its exposure where ``weight`` says so.
+
+    Args:
+        other: RGB uint8/uint16 (H, W, 3), changed in place: (1 - w) other + w table[reference]
+            with w = weight / 255, rounded to its codes.
+        reference: RGB codes (H, W, 3) of the same dtype, the frame that is kept.
+        table: float (levels, 3) IMF table from the reference's exposure to ``other``'s
+            (``imf.imf_tables``), codes in [0, levels - 1].
+        weight: uint8 (H, W), 0 (keep ``other``) .. 255 (take the mapping alone).
+    Returns:
+        other.
+    """
+    rows, cols = np.nonzero(weight)
+    if not len(rows):
+        return other
+    mapped = table[reference[rows, cols], np.arange(3)]
+    w = weight[rows, cols, None].astype(np.float32) * np.float32(1 / 255)
+    mixed = (1.0 - w) * other[rows, cols] + w * mapped
+    other[rows, cols] = np.rint(np.clip(mixed, 0, np.iinfo(other.dtype).max)).astype(other.dtype)
+    return other

@@ -30,6 +30,7 @@ numpy + OpenCV only. Frames in: RGB uint8/uint16 codes (H, W, 3) or float32 [0, 
 out: float32 (H, W, 3), roughly [0, 1] (Laplacian blending may over- or undershoot).
 """
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -41,15 +42,41 @@ WELL_EXPOSED_SPREAD = 0.08
 WEIGHT_FLOOR = 1e-12
 
 #: Default split: the middle frame carries the levels whose sample spacing is at least this
-#: fraction of the short side (chosen by benchmarks/sweep_fusion.py, docs/benchmarks.md).
+#: fraction of the short side, ramping in over ``DEFAULT_WIDTH`` octaves around it. Chosen by
+#: benchmarks/sweep_fusion.py under a rule fixed before the sweep (docs/benchmarks.md, "Default
+#: fusion"): the highest MEFB MEF-SSIM whose MEFB reversals stay within the three-frame y0
+#: fusion's and whose real-bracket Table III score is at least the pair's.
 DEFAULT_SPLIT = 1 / 12
-#: Default transition width in octaves (0: a hard switch between two levels).
-DEFAULT_WIDTH = 0.0
+DEFAULT_WIDTH = 2.0
 #: The reduced copy that carries the middle frame keeps at least this many pixels on its short
 #: side (the CRF estimate and y0 need a few hundred pixels), and lies at least
 #: ``REDUCED_MARGIN`` levels below the finest level that takes the middle frame.
 MIN_REDUCED_SIDE = 512
 REDUCED_MARGIN = 2
+#: Rows per strip of the full-size per-pixel work: a strip's float temporaries stay in cache,
+#: where whole-image numpy temporaries (96 MB each at 24 MP) would cost page faults and memory
+#: bandwidth (3x slower than OpenCV's Mertens before strips).
+STRIP_ROWS = 64
+
+
+def row_strips(height, rows=STRIP_ROWS):
+    """(top, bottom) row ranges covering ``height`` rows, ``rows`` at a time."""
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def for_each_strip(work, height):
+    """``work(top, bottom)`` over the ``row_strips`` of ``height`` rows, on as many threads as
+    OpenCV uses: numpy's and OpenCV's loops release the GIL, and ``work`` writes disjoint rows
+    (OpenCV's Mertens runs its frames in parallel too)."""
+    strips = row_strips(height)
+    threads = min(len(strips), max(1, cv2.getNumThreads()))
+    if threads == 1:
+        for strip in strips:
+            work(*strip)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for done in pool.map(lambda strip: work(*strip), strips):
+            del done
 
 
 def to_unit(img):
@@ -99,14 +126,17 @@ def gaussian_pyramid(img, depth):
     return levels
 
 
-def laplacian_pyramid(img, depth):
+def laplacian_pyramid(img, depth, inplace=False):
     """Laplacian pyramid of a float32 image: ``depth`` band-pass levels and the coarsest
-    Gaussian level; ``collapse`` rebuilds the image."""
+    Gaussian level; ``collapse`` rebuilds the image. ``inplace`` turns ``img`` itself into
+    the finest band."""
     levels = gaussian_pyramid(img, depth)
     for level in range(depth):
         up = cv2.pyrUp(levels[level + 1], dstsize=levels[level].shape[1::-1])
-        levels[level] = levels[level] - up if level == 0 else np.subtract(
-            levels[level], up, out=levels[level])
+        if level == 0 and not inplace:
+            levels[0] = cv2.subtract(levels[0], up)
+        else:
+            cv2.subtract(levels[level], up, dst=levels[level])
     return levels
 
 
@@ -115,7 +145,7 @@ def collapse(levels):
     image = levels[-1]
     for band in reversed(levels[:-1]):
         up = cv2.pyrUp(image, dstsize=band.shape[1::-1])
-        image = np.add(up, band, out=up)
+        image = cv2.add(up, band, dst=up)
     return image
 
 
@@ -172,7 +202,7 @@ def _triplet_weights(bright01, middle01, dark01):
 @dataclass
 class BlendParts:
     """What the fusion of one pair blends, level by level (0 = full size .. ``depth``):
-    ``dark`` float32 (H, W, 3) [0, 1]; ``bands`` the Laplacian pyramid of bright - dark;
+    ``dark`` the dark frame's RGB codes (H, W, 3); ``bands`` the Laplacian pyramid of bright - dark;
     ``pair_weights`` the Gaussian pyramid of the pair's normalised bright weight; ``triplet``
     {level: (G(W_bright), G(W_middle), L(middle - dark))} of the blend with the middle frame,
     for the levels it can serve (empty without a middle frame)."""
@@ -195,56 +225,100 @@ def blend_parts(dark, bright, reduced=None, levels=None):
             reduced one on); none may be finer than the reduced level.
     """
     depth = pyramid_depth(dark.shape)
-    dark01, bright01 = to_unit(dark), to_unit(bright)
-    w_dark = mertens_weight(dark01)
-    w_bright = mertens_weight(bright01)
-    w_bright /= np.add(w_bright, w_dark, out=w_dark)
-    del w_dark
-    bands = laplacian_pyramid(bright01 - dark01, depth)
-    del bright01
+    w_bright, difference = pair_weight_and_difference(dark, bright)
+    bands = laplacian_pyramid(difference, depth, inplace=True)
+    del difference
     weights = gaussian_pyramid(w_bright, depth)
     triplet = {} if reduced is None else _triplet_terms(reduced, depth, levels)
-    return BlendParts(dark01, bands, weights, triplet)
+    return BlendParts(dark, bands, weights, triplet)
 
 
-def blend(parts, shares, inplace=False):
+def pair_weight_and_difference(dark, bright):
+    """(W_bright float32 (H, W), bright - dark float32 (H, W, 3) on the [0, 1] scale) of an RGB
+    codes pair: the bright frame's normalised Mertens weight and the frames' difference, made
+    in row strips (each with the row above and below it, for the 3x3 Laplacian)."""
+    height = dark.shape[0]
+    w_bright = np.empty(dark.shape[:2], np.float32)
+    difference = np.empty(dark.shape, np.float32)
+
+    def strip(top, bottom):
+        low, high = max(top - 1, 0), min(bottom + 1, height)
+        core = slice(top - low, bottom - low)
+        dark01, bright01 = to_unit(dark[low:high]), to_unit(bright[low:high])
+        w_dark, w_strip = mertens_weight(dark01)[core], mertens_weight(bright01)[core]
+        np.divide(w_strip, w_strip + w_dark, out=w_bright[top:bottom])
+        np.subtract(bright01[core], dark01[core], out=difference[top:bottom])
+    for_each_strip(strip, height)
+    return w_bright, difference
+
+
+def blend(parts, shares, inplace=False, dtype=None):
     """The fused image of ``BlendParts`` with the middle frame's ``shares`` per level (zero
-    where it has no terms): float32 (H, W, 3) RGB, roughly [0, 1], unclipped. ``inplace``
+    where it has no terms): float32 (H, W, 3) RGB, roughly [0, 1], unclipped; or with
+    ``dtype`` (np.uint8 / np.uint16) its codes, clipped and rounded to nearest. ``inplace``
     reuses (and spoils) the parts' arrays: the memory peak of a large pair."""
     missing = [level for level in np.flatnonzero(shares > 0) if level not in parts.triplet]
     if missing:
         raise ValueError(f'no middle-frame terms for pyramid levels {missing}')
     bands = []
     for level, band in enumerate(parts.bands):
+        out = band if inplace else np.empty_like(band)
+        terms = parts.triplet.get(level) if shares[level] > 0 else None
         weight, share = parts.pair_weights[level], shares[level]
-        if share > 0:
-            w_bright3, w_middle3, band_middle = parts.triplet[level]
-            weight = (1.0 - share) * weight + share * w_bright3
-            band = band * weight[..., None] + (share * w_middle3)[..., None] * band_middle
-        elif inplace:
-            band *= weight[..., None]
-        else:
-            band = band * weight[..., None]
-        bands.append(band)
+
+        def strip(top, bottom, band=band, out=out, weight=weight, share=share, terms=terms):
+            rows = slice(top, bottom)
+            out[rows] = _blended_band(band[rows], weight[rows], share,
+                                      terms and [t[rows] for t in terms])
+        for_each_strip(strip, band.shape[0])
+        bands.append(out)
         if inplace:
             parts.bands[level] = parts.pair_weights[level] = None
-    return np.add(parts.dark, collapse(bands), dtype=np.float32)
+    return add_dark(parts.dark, collapse(bands), dtype)
 
 
-def coarse_middle_fuse(dark, bright, reduced=None, split=DEFAULT_SPLIT, width=DEFAULT_WIDTH):
+def _blended_band(band, weight, share, terms):
+    """One strip of a fused Laplacian level: G(W_b) L(Delta), or with the middle frame's
+    ``share`` and ``terms`` (G(W_b3), G(W_m3), L(middle - dark)) the mix of pair and triplet."""
+    if terms is None:
+        return band * weight[..., None]
+    w_bright3, w_middle3, band_middle = terms
+    weight = (1.0 - share) * weight + share * w_bright3
+    return band * weight[..., None] + (share * w_middle3)[..., None] * band_middle
+
+
+def add_dark(dark, detail, dtype=None):
+    """dark (RGB codes) on the [0, 1] scale + ``detail`` (float32 (H, W, 3)), in row strips:
+    float32 (H, W, 3) (into ``detail``), or with ``dtype`` codes clipped and rounded."""
+    out = detail if dtype is None else np.empty(detail.shape, dtype)
+    scale = None if dtype is None else np.float32(np.iinfo(dtype).max)
+
+    def strip(top, bottom):
+        image = to_unit(dark[top:bottom]) + detail[top:bottom]
+        if scale is not None:
+            np.clip(image, 0.0, 1.0, out=image)
+            image *= scale
+            np.rint(image, out=image)
+        out[top:bottom] = image
+    for_each_strip(strip, detail.shape[0])
+    return out
+
+
+def coarse_middle_fuse(dark, bright, reduced=None, split=DEFAULT_SPLIT, width=DEFAULT_WIDTH,
+                       dtype=None):
     """Fusion of a pair whose coarse levels come from the blend with a middle frame.
 
     dark, bright, reduced: as ``blend_parts`` (``reduced`` None: Mertens of the pair);
     split, width: the scale rule of ``middle_shares``; the reduced level must not be finer
     than the finest level with a share (``reduced_level`` picks it).
-    Returns float32 (H, W, 3) RGB, roughly [0, 1], unclipped.
+    Returns float32 (H, W, 3) RGB, roughly [0, 1], unclipped; with ``dtype`` its codes.
     """
     shares = middle_shares(min(dark.shape[:2]), pyramid_depth(dark.shape), split, width)
     if reduced is None:
         shares[:] = 0.0
     levels = np.flatnonzero(shares > 0)
     parts = blend_parts(dark, bright, reduced if levels.size else None, levels)
-    return blend(parts, shares, inplace=True)
+    return blend(parts, shares, inplace=True, dtype=dtype)
 
 
 def _triplet_terms(reduced, depth, levels=None):

@@ -25,7 +25,8 @@ Pipeline, per scene:
 :func:`write_synthetic_dataset` writes the triplet layout (docs/design.md, "Data layout").
 
 Modules: ``camera`` (response family, CRF tables), ``textures``, ``scenes`` (radiance),
-``capture`` (exposure times, sensor), ``dataset`` (files on disk).
+``capture`` (exposure times, sensor), ``dataset`` (files on disk), ``handheld`` (camera shake
+and moving objects, which ``expinterp simulate`` renders on request).
 """
 from expinterp_plugin.exposure.brackets import FRAMES
 from expinterp_plugin.exposure.synth.camera import (CRF_MIN_STEP, CameraParams, camera_response,
