@@ -24,6 +24,7 @@ import numpy as np
 from expinterp_plugin.exposure.weights import bright_weight, dark_weight
 
 REFERENCES = ('dark', 'bright')
+_STRIP_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -240,11 +241,23 @@ def substitute(other, reference, table, weight):
     Returns:
         other.
     """
-    rows, cols = np.nonzero(weight)
-    if not len(rows):
+    # Dense work inside each 64-row strip's span of set columns: masks are a few compact
+    # regions, and gathering their pixels one by one (np.nonzero) took 0.5 s at 24 MP.
+    table = np.asarray(table, np.float32)
+    peak = np.float32(np.iinfo(other.dtype).max)
+    active = np.flatnonzero(weight.any(axis=1))
+    if not active.size:
         return other
-    mapped = table[reference[rows, cols], np.arange(3)]
-    w = weight[rows, cols, None].astype(np.float32) * np.float32(1 / 255)
-    mixed = (1.0 - w) * other[rows, cols] + w * mapped
-    other[rows, cols] = np.rint(np.clip(mixed, 0, np.iinfo(other.dtype).max)).astype(other.dtype)
+    for top in range(active[0], active[-1] + 1, _STRIP_ROWS):
+        rows = slice(top, min(top + _STRIP_ROWS, active[-1] + 1))
+        cols = np.flatnonzero(weight[rows].any(axis=0))
+        if not cols.size:
+            continue
+        box = (rows, slice(cols[0], cols[-1] + 1))
+        w = weight[box].astype(np.float32)[..., None] * np.float32(1 / 255)
+        codes = reference[box]
+        mapped = np.stack([table[codes[..., c], c] for c in range(3)], axis=-1)
+        kept = other[box].astype(np.float32)
+        mixed = kept + w * (mapped - kept)
+        other[box] = np.rint(np.clip(mixed, 0, peak, out=mixed), out=mixed).astype(other.dtype)
     return other
