@@ -11,17 +11,15 @@ target <= +10 %), with the alignment and motion records of the default run.
 Usage: python benchmarks/bench_align.py [--data-root DIR] [--repeats 2] [--threads 2]
 """
 import argparse
-import contextlib
-import io
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fuse import expinterp_json, peak_rss_kb  # noqa: E402
 from data_root import data_root, require  # noqa: E402
 
 CASES = {'off': ['--align', 'off', '--deghost', 'off'], 'default': []}
@@ -49,26 +47,10 @@ def child(argv, threads):
     """`expinterp ARGV --json` in this process; prints wall time, peak RSS and the record."""
     import cv2
     cv2.setNumThreads(threads)
-    from expinterp_plugin.cli import main
-    captured = io.StringIO()
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(captured):
-        status = main(argv + ['--json'])
-    seconds = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(status)
-    record = json.loads(captured.getvalue())['pairs'][0]
+    seconds, summary = expinterp_json(argv)
+    record = summary['pairs'][0]
     print(json.dumps({'seconds': seconds, 'peak_rss_mb': peak_rss_kb() / 1024,
                       'alignment': record.get('alignment'), 'motion': record.get('motion')}))
-
-
-def peak_rss_kb():
-    """This process's own peak resident set (kB): VmHWM of /proc/self/status."""
-    with open('/proc/self/status') as status:
-        for line in status:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1])
-    raise OSError('no VmHWM in /proc/self/status')
 
 
 def run_child(argv, threads):

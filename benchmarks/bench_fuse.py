@@ -142,8 +142,9 @@ def run_child(kind, payload):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def child_fuse(argv):
-    """Run `expinterp ARGV --json` in this process; print its wall time and peak RSS."""
+def expinterp_json(argv):
+    """(wall seconds, parsed --json output) of `expinterp ARGV --json` run in this process;
+    SystemExit with its status when it fails."""
     from expinterp_plugin.cli import main
     captured = io.StringIO()
     started = time.perf_counter()
@@ -152,7 +153,12 @@ def child_fuse(argv):
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(status)
-    summary = json.loads(captured.getvalue())
+    return seconds, json.loads(captured.getvalue())
+
+
+def child_fuse(argv):
+    """Run `expinterp ARGV --json` in this process; print its wall time and peak RSS."""
+    seconds, summary = expinterp_json(argv)
     print(json.dumps({'seconds': round(seconds, 2), 'peak_rss_mb': round(peak_rss_kb() / 1024, 1),
                       'pair_seconds': summary['pairs'][0]['seconds']}))
 

@@ -257,8 +257,9 @@ def readme_figure(data, scene, path, methods=('FMMEF', 'DEM')):
     from expinterp_plugin import mefb
     from expinterp_plugin.evaluation import pair_log_radiance
     from expinterp_plugin.exposure.io import read_image
-    pair = benchmark_pair({p.name: p for p in mefb.read_pairs(data)}[scene])
-    under, over = pair.dark, pair.bright
+    files = {p.name: p for p in mefb.read_pairs(data)}[scene]
+    pair = benchmark_pair(files)
+    under, over = read_image(files.under), read_image(files.over)
     ours, _, _ = fuse_ours(pair)
     stored = mefb.stored_fused(data)
     fused = {m: ours[m] for m in ('pair-only', 'y0', 'coarse-middle') if m in ours}

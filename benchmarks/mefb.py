@@ -86,7 +86,9 @@ def score_pair(pair, stored_paths, figure_dir=None, interpolator=None, times_unk
     """One pair's record: MEF-SSIM and order reversal of ours and of its stored fused images."""
     started = time.perf_counter()
     ours = benchmark_pair(pair, times_unknown)
-    under, over = ours.dark, ours.bright
+    # MEFB's protocol scores against the files as given; the Pair's frames may be aligned and
+    # deghosted.
+    under, over = read_image(pair.under), read_image(pair.over)
     fused, y0, failure = fuse_ours(ours, interpolator)
     stored = {method: read_image(path) for method, path in stored_paths.items()}
     stored = {m: img for m, img in stored.items() if img.shape == under.shape}

@@ -100,8 +100,9 @@ def mefb_rows(root, designs, limit, reduced, names=None, times_unknown=False):
             continue
         fused = fused_designs(pair, middle, designs, reduced)
         log_e = pair_log_radiance(pair)
-        record['mef_ssim'] = {m: mefb.mefb_mef_ssim(pair.dark, pair.bright, f)
-                              for m, f in fused.items()}
+        # MEFB's protocol scores against the files as given, not the aligned, deghosted frames
+        under, over = read_image(files.under), read_image(files.over)
+        record['mef_ssim'] = {m: mefb.mefb_mef_ssim(under, over, f) for m, f in fused.items()}
         record['order'] = {m: order_consistency(log_e, f).fraction for m, f in fused.items()}
         rows.append(record)
         print(f'{files.name}: {record["mef_ssim"]["pair"]:.4f}', file=sys.stderr)

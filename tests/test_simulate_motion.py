@@ -12,34 +12,13 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-from scipy.io import savemat
 
 from expinterp_plugin.commands import simulate as simulate_cmd
 from expinterp_plugin.exposure import camera_sim as cs
 from expinterp_plugin.exposure.align import apply_matrix, corner_displacement, estimate_alignment
+from test_camera_sim import fake_dorf, radiance_folder
 
 STILL = cs.SimConfig(size=160, jpeg_prob=0.0, shift_prob=0.0)
-
-
-def fake_dorf(path, count=9):
-    """A DoRF-shaped .mat of power-law curves (gammas 1.4..3.0), as tests/test_camera_sim.py."""
-    irradiance = np.tile(np.linspace(0, 1, 1024), (count, 1))
-    gammas = np.linspace(1.4, 3.0, count)[:, None]
-    savemat(path, {'I': irradiance.astype(np.float32),
-                   'B': (irradiance ** (1 / gammas)).astype(np.float32)})
-    return path
-
-
-def ramp_folder(folder, count=2, size=(160, 120)):
-    """tests/test_camera_sim.py's radiance maps (log ramp x texture), byte for byte."""
-    folder.mkdir()
-    rng = np.random.default_rng(7)
-    h, w = size[1], size[0]
-    for n in range(count):
-        ramp = np.exp2(np.linspace(-6, 6, w))[None, :, None] * np.ones((h, 1, 3))
-        texture = cv2.GaussianBlur(rng.uniform(0.3, 1.7, (h, w, 3)), (0, 0), 2)
-        cv2.imwrite(str(folder / f'scene{n}.hdr'), (ramp * texture).astype(np.float32))
-    return folder
 
 
 def textured_folder(folder, count=2, size=(480, 360)):
@@ -70,7 +49,7 @@ def digest(img):
 
 
 def test_default_off_is_bit_identical(tmp_path):
-    files, _ = cs.radiance_files(ramp_folder(tmp_path / 'hdr'))
+    files, _ = cs.radiance_files(radiance_folder(tmp_path / 'hdr'))
     dorf = cs.load_dorf(fake_dorf(tmp_path / 'dorf.mat'))
     cfg = cs.SimConfig(size=48, jpeg_prob=0.0, shift_prob=0.5)
     # SHA-256 (first 16 hex) of the (low, mid, high) frames, recorded with the simulator as it
