@@ -98,15 +98,14 @@ class ExposureTimes:
 
 
 def recorded_times(dark_path, bright_path, exposures=None):
-    """The times the files record: both EXIF exposures (ExposureTime at the dark frame's ISO
-    and aperture, ``equivalent_exposure_times``), else the ``exposures`` list file
-    (``FILENAME SECONDS`` lines, matched by file name); None when neither has them.
+    """The times the user's files give: the ``exposures`` list file (``FILENAME SECONDS`` lines,
+    matched by file name) when one is named, else both EXIF exposures (ExposureTime at the dark
+    frame's ISO and aperture, ``equivalent_exposure_times``); None when neither has them. A
+    list the user names wins over EXIF: cameras write wrong ExposureTimes (the Canon 30D
+    sequence of the handheld set records 0.05 s for all five frames).
 
     ValueError naming the list file when it lacks one of the two names.
     """
-    exif = equivalent_exposure_times((dark_path, bright_path))
-    if exif is not None:
-        return ExposureTimes(exif[0], exif[1], 'exif')
     if exposures:
         table = read_table(exposures, 1)
         names = [Path(p).name for p in (dark_path, bright_path)]
@@ -114,6 +113,9 @@ def recorded_times(dark_path, bright_path, exposures=None):
         if missing:
             raise ValueError(f'{exposures}: no time for {", ".join(missing)}')
         return ExposureTimes(table[names[0]][0], table[names[1]][0], 'exposures file')
+    exif = equivalent_exposure_times((dark_path, bright_path))
+    if exif is not None:
+        return ExposureTimes(exif[0], exif[1], 'exif')
     return None
 
 
@@ -492,8 +494,8 @@ def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,
               crf=DEFAULT_PAIR_CRF, align='auto', reference='dark', deghost=True):
     """The ``Pair`` of two image files; errors name the files.
 
-    times: (t_dark, t_bright) from the caller; otherwise the files' EXIF, then the
-    ``exposures`` list file, else the ratio is estimated (``Pair.times.source`` says which).
+    times: (t_dark, t_bright) from the caller; otherwise the ``exposures`` list file when
+    named, then the files' EXIF, else the ratio is estimated (``Pair.times.source`` says which).
     align, reference, deghost: as ``Pair``.
     """
     dark, bright = read_image(dark_path), read_image(bright_path)

@@ -44,3 +44,16 @@ def test_brackets_read_iso_varying_frames_on_one_scale(tmp_path):
         write_jpeg(tmp_path / f'{i}.jpg', 0.2 * (i + 1), time, iso)
     times = [t for _, t in bracket_exposures(tmp_path)]
     assert times == pytest.approx([0.01, 0.04, 0.16])
+
+
+def test_a_named_list_file_wins_over_exif(tmp_path):
+    """Cameras write wrong EXIF (a Canon 30D sequence records 0.05 s for every frame): times the
+    user lists with --exposures are taken instead."""
+    dark = write_jpeg(tmp_path / 'd.jpg', 0.3, 0.05, 100)
+    bright = write_jpeg(tmp_path / 'b.jpg', 1.0, 0.05, 100)
+    listing = tmp_path / 'exposures.txt'
+    listing.write_text('d.jpg 0.003125\nb.jpg 0.05\n')
+    times = read_pair(dark, bright, exposures=listing).times
+    assert (times.source, times.t_dark, times.t_bright) == ('exposures file', 0.003125, 0.05)
+    with pytest.raises(ValueError, match='must be shorter'):  # EXIF alone: both 0.05 s
+        read_pair(dark, bright).times

@@ -192,10 +192,11 @@ def check_device(device):
 def add_time_arguments(parser):
     """--times, --exposures, --target and --crf: how a pair's exposures are known."""
     parser.add_argument('--times', nargs=2, type=positive_float, metavar=('T_DARK', 'T_BRIGHT'),
-                        help='exposure times in seconds (default: EXIF, then --exposures, '
+                        help='exposure times in seconds (default: --exposures, then EXIF, '
                         'else the ratio is estimated)')
     parser.add_argument('--exposures', metavar='FILE',
-                        help='a "FILENAME SECONDS" list holding the inputs\' times')
+                        help='a "FILENAME SECONDS" list holding the inputs\' times (wins over '
+                        'EXIF)')
     parser.add_argument('--target', type=positive_float,
                         help='target time (default sqrt(t_dark t_bright))')
     add_crf_argument(parser)
