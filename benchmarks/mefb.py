@@ -49,14 +49,16 @@ from expinterp_plugin.pair import Pair, read_pair  # noqa: E402
 OURS = ('pair-only', 'virtual2018', 'y0', 'coarse-middle')
 
 
-def benchmark_pair(files, times_unknown=False):
+def benchmark_pair(files, times_unknown=False, geometry=None):
     """The ``Pair`` of one MEFB pair's files (``mefb.MefbPair``) as `expinterp fuse` reads it
     (EXIF times where both files carry them), or with ``times_unknown`` its times left to the
-    estimated-times path whatever the files record."""
+    estimated-times path whatever the files record; ``geometry``: the Pair's align and deghost
+    settings (default: fuse's, alignment and deghosting on)."""
+    geometry = geometry or {}
     if not times_unknown:
-        return read_pair(files.under, files.over)
+        return read_pair(files.under, files.over, **geometry)
     return Pair(read_image(files.under), read_image(files.over),
-                names=(str(files.under), str(files.over)))
+                names=(str(files.under), str(files.over)), **geometry)
 
 
 def fuse_ours(pair, interpolator=None):
@@ -82,10 +84,11 @@ def fuse_ours(pair, interpolator=None):
     return fused, with_y0.middle, None
 
 
-def score_pair(pair, stored_paths, figure_dir=None, interpolator=None, times_unknown=False):
+def score_pair(pair, stored_paths, figure_dir=None, interpolator=None, times_unknown=False,
+               geometry=None):
     """One pair's record: MEF-SSIM and order reversal of ours and of its stored fused images."""
     started = time.perf_counter()
-    ours = benchmark_pair(pair, times_unknown)
+    ours = benchmark_pair(pair, times_unknown, geometry)
     # MEFB's protocol scores against the files as given; the Pair's frames may be aligned and
     # deghosted.
     under, over = read_image(pair.under), read_image(pair.over)
@@ -224,9 +227,10 @@ def markdown(summary):
 
 
 def run(data, out, limit=None, figures='sample', progress=True, interpolator=None,
-        times_unknown=False):
+        times_unknown=False, geometry=None):
     """Score MEFB under ``data`` (with ``interpolator``, a trained ``Interpolator``, its
-    'refiner' fusions too; ``times_unknown``: ignore the files' EXIF times); write tables and
+    'refiner' fusions too; ``times_unknown``: ignore the files' EXIF times; ``geometry``: the
+    pairs' align/deghost settings, ``benchmark_pair``); write tables and
     figures under ``out``; return the result."""
     names = mefb.pair_names(data)
     pairs = mefb.read_pairs(data)[:limit]
@@ -240,7 +244,7 @@ def run(data, out, limit=None, figures='sample', progress=True, interpolator=Non
         stored_paths = {m: p for (scene, m), p in samples.items() if scene == pair.name}
         draw = figures == 'all' or (figures == 'sample' and stored_paths)
         records.append(score_pair(pair, stored_paths, figure_dir if draw else None,
-                                  interpolator, times_unknown))
+                                  interpolator, times_unknown, geometry))
         if progress:
             print(f'\r{i + 1}/{len(pairs)} {pair.name:<24}', end='', file=sys.stderr, flush=True)
     if progress:
@@ -248,7 +252,8 @@ def run(data, out, limit=None, figures='sample', progress=True, interpolator=Non
     summary = summarise(records, stored_scores, names)
     summary['seconds'] = time.perf_counter() - started
     summary['seconds_per_pair'] = summary['seconds'] / max(1, len(records))
-    result = {'data': str(data), 'times_unknown': times_unknown, 'summary': summary,
+    result = {'data': str(data), 'times_unknown': times_unknown, 'geometry': geometry or {},
+              'summary': summary,
               'pairs': records}
     write_text(Path(out) / 'mefb.md', markdown(summary))
     write_text(Path(out) / 'mefb.json', json.dumps(result, indent=1))
@@ -267,6 +272,9 @@ def main(argv=None):
     parser.add_argument('--opt', help='its option file (default: found beside the checkpoint)')
     parser.add_argument('--times-unknown', action='store_true',
                         help='ignore the files\' EXIF times: estimate every ratio')
+    parser.add_argument('--align', default='auto', help='as `expinterp fuse --align`')
+    parser.add_argument('--deghost', choices=('on', 'off'), default='on',
+                        help='as `expinterp fuse --deghost`')
     args = parser.parse_args(argv)
     args.data = require(args.data or data_root(args.data_root) / 'mefb')
     interpolator = None
@@ -274,7 +282,8 @@ def main(argv=None):
         from expinterp_plugin.inference import load_interpolator
         interpolator = load_interpolator(args.model, args.opt)
     result = run(args.data, args.out, args.limit, args.figures, interpolator=interpolator,
-                 times_unknown=args.times_unknown)
+                 times_unknown=args.times_unknown,
+                 geometry={'align': args.align, 'deghost': args.deghost == 'on'})
     print(json.dumps(result['summary'], indent=1))
     return 0
 
