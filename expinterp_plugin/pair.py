@@ -359,6 +359,12 @@ class Pair:
             self.motion_skipped = str(err).splitlines()[0]
             return
         self.motion = mask
+        if not mask.searched:
+            self.warnings.append(
+                f'{self.names[0]} + {self.names[1]}: moving subjects not searched: the camera '
+                f'response does not explain this pair (its median pixel disagrees {mask.misfit:.1f}'
+                'x beyond the predicted noise; a phone\'s local tone mapping or wrong exposure '
+                'times); check the times, or --deghost off to silence this')
         other_table = imf_tables(mapper.crf, [self._other_ratio(mapper)])[0]
         for pair in {id(p): p for p in (model, self, *self._reduced.values())}.values():
             pair._substitute(mask.mask, other_table)

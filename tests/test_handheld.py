@@ -168,7 +168,7 @@ def test_fuse_json_records_alignment_and_motion_and_crop_shrinks_the_output(
     assert record['alignment']['model'] in ('translation', 'euclidean', 'homography')
     assert record['alignment']['displacement_px'] > 1.0
     assert set(record['motion']) == {'fraction', 'reference', 'reference_clipped_fraction',
-                                     'regions'}
+                                     'regions', 'misfit', 'searched'}
     assert record['size'] == [dark.shape[1], dark.shape[0]]
     # dark | y0 | bright | fused | motion: one panel more than without alignment and mask
     assert cli('fuse', dark_path, bright_path, '-o', tmp_path / 'g.png', *times, '--align', 'off',

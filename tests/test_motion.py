@@ -102,7 +102,7 @@ def test_record_is_json():
     record = json.loads(json.dumps(motion_mask(dark, bright, mapper, reference='bright')
                                    .to_record()))
     assert record == {'fraction': 0.0, 'reference': 'bright', 'reference_clipped_fraction': 0.0,
-                      'regions': 0}
+                      'regions': 0, 'misfit': 0.0, 'searched': True}
     with pytest.raises(ValueError, match='reference frame'):
         motion_mask(dark, bright, mapper, reference='middle')
     assert MotionMask.__dataclass_fields__.keys() >= {'mask', 'fraction'}
@@ -154,3 +154,18 @@ def test_deghosted_block_costs_at_most_one_db(shared_data, folder, i, j, k, dtyp
                                         result.mask), mid)
         assert ghosted < unmoved - 1.0  # the block made a ghost
         assert deghosted >= unmoved - 1.0, (result.to_record(), unmoved, ghosted, deghosted)
+
+
+def test_a_response_that_does_not_explain_the_pair_searches_nothing():
+    """Frames 4 EV apart under a mapper that claims 1 EV: most of the scene disagrees beyond the
+    predicted band, so nothing is called motion (substituting through that response would paint
+    its error in); a moved block under the right mapper is still found."""
+    dark, bright, right = synthetic()
+    wrong = Y0Mapper(preset_crf('gamma2.2'), 1 / 2, 1.0)
+    result = motion_mask(dark, bright, wrong)
+    assert not result.searched and result.misfit > 1.0
+    assert result.fraction == 0.0 and not result.mask.any()
+    assert result.to_record()['searched'] is False
+    moved, _ = move_block(bright, np.random.default_rng(0))
+    found = motion_mask(dark, moved, right)
+    assert found.searched and found.misfit < 0.5 and found.fraction > 0

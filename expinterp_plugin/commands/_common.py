@@ -420,9 +420,16 @@ def read_args_pair(args, dark_path, bright_path, output):
     pair = read_pair(dark_path, bright_path, args.times, args.exposures, args.target, args.crf,
                      **pair_geometry(args))
     check_image_output(output, pair.dtype)
+    print_pair_warnings(pair)
+    return pair
+
+
+def print_pair_warnings(pair):
+    """Print (as ``expinterp: warning:`` lines) and forget what the pair has to warn of: its
+    alignment when it is read, its motion search once the work has run."""
     for warning in pair.warnings:
         print_warning(warning)
-    return pair
+    pair.warnings.clear()
 
 
 # --- handheld pairs: alignment, moving subjects, the reference frame (issue 18) --------------
@@ -467,7 +474,9 @@ def cropped(args, pair, img):
 
 def motion_fields(pair, img=None):
     """The pair's JSON fields 'alignment' and 'motion' (``Pair.motion_record``), and with
-    ``img`` (the written image) its 'size' [width, height]."""
+    ``img`` (the written image) its 'size' [width, height]; the pair's remaining warnings are
+    printed first (``print_pair_warnings``)."""
+    print_pair_warnings(pair)
     fields = pair.motion_record()
     if img is not None:
         fields['size'] = [int(img.shape[1]), int(img.shape[0])]

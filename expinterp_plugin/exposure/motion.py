@@ -24,6 +24,12 @@ import numpy as np
 from expinterp_plugin.exposure.weights import bright_weight, dark_weight
 
 REFERENCES = ('dark', 'bright')
+#: A pair whose median pixel disagrees beyond the band the response predicts is not explained
+#: by it (a phone's local tone mapping, a wrong exposure ratio): moving subjects cannot be told
+#: from the model's error there, and substituting through that response paints its error in
+#: (saturated blue noise on a handheld night shot, misfit 1.84). Tripod brackets and MEFB's
+#: pairs measured <= 0.86.
+MAX_MISFIT = 1.0
 _STRIP_ROWS = 64
 
 
@@ -39,18 +45,27 @@ class MotionMask:
         reference_clipped_fraction: share of the mask (weighted by it) where the reference frame
             itself is clipped or near black, so y0 has no reliable value there (0..1).
         regions: number of separate moving regions.
+        misfit: the median pixel's disagreement over its predicted band; above
+            ``MAX_MISFIT`` the response does not explain the pair and no motion is searched
+            (``searched`` False, the mask empty).
     """
     mask: np.ndarray
     fraction: float
     reference: str
     reference_clipped_fraction: float
     regions: int
+    misfit: float = 0.0
+
+    @property
+    def searched(self):
+        return self.misfit <= MAX_MISFIT
 
     def to_record(self):
         """JSON-ready dict of the scalar fields."""
         return {'fraction': round(self.fraction, 5), 'reference': self.reference,
                 'reference_clipped_fraction': round(self.reference_clipped_fraction, 4),
-                'regions': self.regions}
+                'regions': self.regions, 'misfit': round(self.misfit, 3),
+                'searched': self.searched}
 
 
 def motion_mask(dark, bright, mapper, valid=None, reference='dark', max_side=1024, noise=2.0,
@@ -80,6 +95,9 @@ def motion_mask(dark, bright, mapper, valid=None, reference='dark', max_side=102
     # Summed over channels: a camera's colour processing bends saturated colours away from
     # per-channel IMFs, while a moving subject changes brightness too.
     gap, band = gap.sum(axis=2), band.sum(axis=2)
+    misfit = float(np.median(gap) / max(float(np.median(band)), 1e-12))
+    if misfit > MAX_MISFIT:
+        return MotionMask(np.zeros((height, width), np.float32), 0.0, reference, 0.0, 0, misfit)
     # Moving subjects are a minority of the pixels: a disagreement that most of the frame
     # shares is the CRF estimate's error, and the band grows to three times its median.
     moved = gap > np.maximum(band, 3.0 * np.median(gap))
@@ -93,7 +111,7 @@ def motion_mask(dark, bright, mapper, valid=None, reference='dark', max_side=102
     clipped_share = float((soft * clipped).sum()) / total if total > 0 else 0.0
     # Bilinear upsampling of values in [0, 1] stays in [0, 1].
     full = cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
-    return MotionMask(full, float(soft.mean()), reference, clipped_share, regions)
+    return MotionMask(full, float(soft.mean()), reference, clipped_share, regions, misfit)
 
 
 def reduced(img, max_side):
