@@ -258,3 +258,10 @@ def test_curve_plot_size_and_content():
     assert img.shape == (300, 700, 3) and img.dtype == np.uint8
     for colour in CHANNEL_COLOURS:
         assert (img == colour).all(axis=2).sum() > 50
+
+
+def test_the_command_offers_exactly_the_fusions_of_the_application():
+    """commands/fuse.py keeps its own tuple so that building the parser imports no pair code."""
+    from expinterp_plugin.commands import fuse as fuse_command
+    from expinterp_plugin.fusion import DEFAULT_FUSION, FUSION_METHODS
+    assert fuse_command.FUSIONS == FUSION_METHODS and FUSION_METHODS[0] == DEFAULT_FUSION

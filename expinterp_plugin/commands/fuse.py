@@ -21,6 +21,7 @@ from expinterp_plugin.commands._common import (
 NAME = 'fuse'
 HELP = ('fuse a dark/bright pair with their interpolated medium exposure (y0, or a trained '
         'model\'s output)')
+# The application's fusion.FUSION_METHODS, repeated so that building the parser stays cheap.
 FUSIONS = ('coarse-middle', 'three-frame', 'pair')
 
 
