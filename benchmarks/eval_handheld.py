@@ -35,7 +35,8 @@ from expinterp_plugin.exposure.align import (align_pair, estimate_alignment,  # 
 from expinterp_plugin.exposure.brackets import bracket_exposures, select_triplets  # noqa: E402
 from expinterp_plugin.exposure.estimate import estimate_crf  # noqa: E402
 from expinterp_plugin.exposure.io import read_image, to_dtype, write_image  # noqa: E402
-from expinterp_plugin.exposure.motion import motion_mask, take_reference  # noqa: E402
+from expinterp_plugin.exposure.imf import imf_tables  # noqa: E402
+from expinterp_plugin.exposure.motion import motion_mask, substitute  # noqa: E402
 from expinterp_plugin.exposure.prepare import find_brackets, resize_max_side  # noqa: E402
 from expinterp_plugin.exposure.y0 import Y0Mapper  # noqa: E402
 
@@ -113,10 +114,17 @@ def synthetic_rows(root, max_side, trials):
                 rows.append({'bracket': bracket.name, 'triplet': [i, j, k], 'case': 'block',
                              'unmoved_db': psnr(unmoved_y0, mid),
                              'moved_db': psnr(mapper(dark, moved), mid),
-                             'deghosted_db': psnr(take_reference(
-                                 mapper(dark, moved), dark, moved, mapper, mask.mask), mid),
+                             'deghosted_db': psnr(mapper(dark, deghosted(dark, moved, mapper,
+                                                                         mask.mask)), mid),
                              'mask': mask.to_record()})
     return rows
+
+
+def deghosted(dark, bright, mapper, mask):
+    """The bright frame with its moving regions (``mask`` float32 [0, 1]) replaced by the dark
+    frame mapped to its exposure, as ``Pair.remove_ghosts`` does."""
+    table = imf_tables(mapper.crf, [mapper.t_bright / mapper.t_dark])[0]
+    return substitute(bright.copy(), dark, table, np.rint(mask * 255).astype(np.uint8))
 
 
 def summarise(rows):
@@ -189,7 +197,7 @@ def handheld_rows(root, max_side, figures):
         mask = motion_mask(dark_s, warped, mapper, valid=valid)
         area = common_area(np.logical_and(valid, mid_valid))
         y0_raw, y0_aligned = mapper(dark_s, bright_s), mapper(dark_s, warped)
-        y0_deghosted = take_reference(y0_aligned.copy(), dark_s, warped, mapper, mask.mask)
+        y0_deghosted = mapper(dark_s, deghosted(dark_s, warped, mapper, mask.mask))
         rows.append({'sequence': folder.name, 'frames': [frames[n][0].name for n in (i, j, k)],
                      'ratio_ev': round(math.log2(times[k] / times[i]), 2),
                      'size': list(dark.shape[1::-1]), 'alignment': alignment.to_record(),

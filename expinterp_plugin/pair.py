@@ -49,8 +49,6 @@ from expinterp_plugin.exposure.pyramid_fusion import reduce_codes
 from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair, is_pair_spec,
                                           resolve_pair_crf, validate_times)
 
-#: --align choices: 'off' (frames as given) and the alignment models of ``exposure.align``.
-ALIGN_CHOICES = ('off',) + align_core.ALIGN_CHOICES
 REFERENCES = motion_core.REFERENCES
 #: Mask fraction above which the pair CRF is fitted again without the masked pixels.
 REFIT_FRACTION = 0.01
@@ -168,7 +166,7 @@ class Pair:
         names: the two images' names in error messages (file paths when read from files).
         paths, exposures: the image files and a ``FILENAME SECONDS`` list file to look the
             times up in.
-        align: ``ALIGN_CHOICES``: 'auto' (the simplest motion model the frames support; no
+        align: ``exposure.align.ALIGN_OPTIONS``: 'auto' (the simplest motion model the frames support; no
             motion leaves the arrays as they are), a model of ``exposure.align.MODELS``, or
             'off'. With 'auto' a frame with too little signal to align (nearly black) is left
             as it is, with a note in ``warnings``.
@@ -183,8 +181,9 @@ class Pair:
                  names=('dark', 'bright'), paths=None, exposures=None, align='auto',
                  reference='dark', deghost=True):
         check_pair(dark, bright, *names)
-        if align not in ALIGN_CHOICES:
-            raise ValueError(f'alignment {align!r}: choose one of {", ".join(ALIGN_CHOICES)}')
+        if align not in align_core.ALIGN_OPTIONS:
+            raise ValueError(f'alignment {align!r}: choose one of '
+                             f'{", ".join(align_core.ALIGN_OPTIONS)}')
         if reference not in REFERENCES:
             raise ValueError(f'reference frame {reference!r}: choose dark or bright')
         self.names, self.reference, self.warnings = tuple(names), reference, []

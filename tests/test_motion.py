@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from expinterp_plugin.exposure.brackets import bracket_exposures
 from expinterp_plugin.exposure.crf import preset_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
 from expinterp_plugin.exposure.io import read_image, to_dtype
-from expinterp_plugin.exposure.motion import MotionMask, motion_mask, take_reference
+from expinterp_plugin.exposure.imf import imf_tables
+from expinterp_plugin.exposure.motion import MotionMask, motion_mask, substitute
 from expinterp_plugin.exposure.prepare import resize_max_side
 from expinterp_plugin.exposure.y0 import Y0Mapper
 
@@ -109,18 +109,22 @@ def test_record_is_json():
 
 
 @settings(max_examples=25, deadline=None)
-@given(arrays(np.uint8, (5, 6, 3)), arrays(np.uint8, (5, 6, 3)),
-       arrays(np.float32, (5, 6), elements=st.floats(0, 1, width=32)),
-       st.sampled_from(['dark', 'bright']))
-def test_take_reference_blends_towards_the_reference_mapping(dark, bright, weight, reference):
-    mapper = Y0Mapper(preset_crf('srgb'), 1 / 16, 1.0)
-    y0 = mapper(dark, bright)
-    table = mapper.lut_dark if reference == 'dark' else mapper.lut_bright
-    alone = table[dark if reference == 'dark' else bright, np.arange(3)] / 255.0
-    out = take_reference(y0.copy(), dark, bright, mapper, weight, reference)
-    expected = (1 - weight[..., None]) * y0 + weight[..., None] * alone
-    np.testing.assert_allclose(out, expected, atol=1e-6)
-    assert out.dtype == np.float32
+@given(arrays(np.uint8, (5, 6, 3)), arrays(np.uint8, (5, 6, 3)), arrays(np.uint8, (5, 6)))
+def test_substitute_blends_towards_the_reference_mapping(other, reference, weight):
+    table = imf_tables(preset_crf('srgb'), [16.0])[0]
+    w = weight[..., None] / 255.0
+    expected = np.rint(np.clip((1 - w) * other + w * table[reference, np.arange(3)], 0, 255))
+    out = substitute(other.copy(), reference, table, weight)
+    assert out.dtype == np.uint8
+    np.testing.assert_allclose(out, expected, atol=1)
+    np.testing.assert_array_equal(out[weight == 0], other[weight == 0])
+
+
+def deghosted_frame(dark, moved, mapper, mask):
+    """The bright frame with its moving regions replaced by the dark frame mapped to its
+    exposure, as the ``Pair`` does (``substitute``)."""
+    table = imf_tables(mapper.crf, [mapper.t_bright / mapper.t_dark])[0]
+    return substitute(moved.copy(), dark, table, np.rint(mask * 255).astype(np.uint8))
 
 
 # --- real brackets, one moved block ---------------------------------------------------------
@@ -150,8 +154,7 @@ def test_deghosted_block_costs_at_most_one_db(shared_data, folder, i, j, k, dtyp
         moved, place = move_block(bright, rng)
         result = motion_mask(dark, moved, mapper)
         ghosted = psnr(mapper(dark, moved), mid)
-        deghosted = psnr(take_reference(mapper(dark, moved), dark, moved, mapper,
-                                        result.mask), mid)
+        deghosted = psnr(mapper(dark, deghosted_frame(dark, moved, mapper, result.mask)), mid)
         assert ghosted < unmoved - 1.0  # the block made a ghost
         assert deghosted >= unmoved - 1.0, (result.to_record(), unmoved, ghosted, deghosted)
 

@@ -15,12 +15,11 @@ import pytest
 
 from expinterp_plugin.commands import prepare as prepare_cmd
 from expinterp_plugin.exposure import synth
-from expinterp_plugin.exposure.align import align_pair, apply_matrix
+from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair, apply_matrix
 from expinterp_plugin.exposure.brackets import bracket_exposures
 from expinterp_plugin.exposure.io import read_image, write_image
-from expinterp_plugin.exposure.prepare import (ALIGNMENT_NAME, PREPARE_ALIGN_CHOICES,
-                                               common_area, crop_positions, prepare_triplets,
-                                               resize_max_side)
+from expinterp_plugin.exposure.prepare import (ALIGNMENT_NAME, common_area, crop_positions,
+                                               prepare_triplets, resize_max_side)
 
 TIMES = (1 / 64, 1 / 16, 1 / 4)
 SIZE = (256, 192)
@@ -182,9 +181,9 @@ def test_unalignable_triplet_is_reported_and_skipped(tmp_path):
 
 def test_parser_and_arguments():
     import argparse
-    assert prepare_cmd.ALIGN_CHOICES == PREPARE_ALIGN_CHOICES
     parser = argparse.ArgumentParser()
     prepare_cmd.add_arguments(parser)
+    assert next(a for a in parser._actions if a.dest == 'align').choices == ALIGN_OPTIONS
     assert parser.parse_args(['a', 'b']).align == 'off'
     assert parser.parse_args(['a', 'b', '--align']).align == 'auto'
     assert parser.parse_args(['a', 'b', '--align', 'homography']).align == 'homography'

@@ -439,9 +439,9 @@ def add_align_arguments(parser, crop=True):
     dark/bright pair (``pair.Pair`` does the work)."""
     # The core modules, not pair.py: building the parser must stay cheap (pair.py pulls in
     # the estimators, 0.85 s of imports before any command runs).
-    from expinterp_plugin.exposure.align import ALIGN_CHOICES
+    from expinterp_plugin.exposure.align import ALIGN_OPTIONS
     from expinterp_plugin.exposure.motion import REFERENCES
-    parser.add_argument('--align', choices=('off',) + ALIGN_CHOICES, default='auto',
+    parser.add_argument('--align', choices=ALIGN_OPTIONS, default='auto',
                         help='align the moved frame onto the reference (handheld shots): auto '
                         '(the simplest of translation, euclidean, homography that the frames '
                         'support; a static pair is left untouched), one model, or off '

@@ -5,9 +5,6 @@ from expinterp_plugin.commands._common import (add_dataset_output_arguments, des
                                                user_error_types)
 
 NAME = 'prepare'
-#: Mirror of exposure.prepare.PREPARE_ALIGN_CHOICES, so that building the parser imports no
-#: numpy or OpenCV (tests/test_prepare_align.py checks they agree).
-ALIGN_CHOICES = ('off', 'auto', 'translation', 'euclidean', 'homography')
 
 HELP = ('turn a folder of bracketed sequences (one sub-folder per scene) into the '
         'low/mid/high triplet layout with exposures.txt and per-scene CRFs')
@@ -36,7 +33,8 @@ def add_arguments(parser):
                         help='tolerance on --ev (stops)')
     parser.add_argument('--mid-tol', type=non_negative_float, default=0.2,
                         help='max distance of the middle frame from the geometric mean (stops)')
-    parser.add_argument('--align', nargs='?', const='auto', default='off', choices=ALIGN_CHOICES,
+    from expinterp_plugin.exposure.align import ALIGN_OPTIONS
+    parser.add_argument('--align', nargs='?', const='auto', default='off', choices=ALIGN_OPTIONS,
                         help='handheld brackets: register the dark and bright frame of each '
                         "triplet onto its middle frame ('--align' alone: auto, the simplest "
                         'motion model the data support) and cut all three to the area both '

@@ -27,6 +27,8 @@ import numpy as np
 #: Motion models from the simplest; ``auto`` picks among them.
 MODELS = ('translation', 'euclidean', 'homography')
 ALIGN_CHOICES = ('auto',) + MODELS
+#: What callers offer as --align: 'off' (frames as given) and the choices above.
+ALIGN_OPTIONS = ('off',) + ALIGN_CHOICES
 _PARAMETERS = {'translation': 2, 'euclidean': 3, 'homography': 8}
 _ECC_MOTION = {'translation': cv2.MOTION_TRANSLATION, 'euclidean': cv2.MOTION_EUCLIDEAN,
                'homography': cv2.MOTION_HOMOGRAPHY}

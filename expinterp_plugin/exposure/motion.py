@@ -220,32 +220,6 @@ def reference_clipped(codes, mapper, reference):
     return np.any(codes >= mapper.xi_u * mapper.code_scale, axis=2)
 
 
-def take_reference(y0, dark, bright, mapper, weight, reference='dark'):
-    """Blend y0 towards the reference frame's own mapping: (1 - w) y0 + w L_ref(ref).
-
-    Args:
-        y0: float32 (H, W, 3) in [0, 1], ``mapper(dark, bright)``; changed in place.
-        dark, bright: RGB uint8/uint16 (H, W, 3) frames y0 was made from.
-        mapper: their ``Y0Mapper``.
-        weight: float32 (H, W) in [0, 1], e.g. ``MotionMask.mask``, or its maximum with
-            ``1 - valid`` where the moved frame has no data.
-        reference: 'dark' or 'bright'.
-    Returns:
-        y0.
-    """
-    if reference not in REFERENCES:
-        raise ValueError(f'reference frame {reference!r}: choose dark or bright')
-    rows, cols = np.nonzero(weight > 0)
-    if not len(rows):
-        return y0
-    codes = (dark if reference == 'dark' else bright)[rows, cols]
-    table = mapper.lut_dark if reference == 'dark' else mapper.lut_bright
-    alone = table[codes, np.arange(3)] / mapper.crf.max_code
-    w = weight[rows, cols][:, None]
-    y0[rows, cols] = ((1.0 - w) * y0[rows, cols] + w * alone).astype(np.float32)
-    return y0
-
-
 def substitute(other, reference, table, weight):
     """Replace a frame by the other frame's mapping to its exposure where ``weight`` says so.
 

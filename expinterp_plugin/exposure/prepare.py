@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from expinterp_plugin.exposure.align import ALIGN_CHOICES, align_pair
+from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
 from expinterp_plugin.exposure.crf import save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
@@ -46,7 +46,6 @@ PREPARE_TOOL = 'expinterp prepare'
 #: Per-triplet alignment records of a data set prepared with ``align`` (JSON, in its root).
 ALIGNMENT_NAME = 'alignment.json'
 #: ``align`` values of ``prepare_triplets``: no registration, or a model of ``align.py``.
-PREPARE_ALIGN_CHOICES = ('off',) + ALIGN_CHOICES
 
 
 def find_brackets(src):
@@ -353,8 +352,8 @@ def prepare_triplets(src, dst, max_side=None, crop=None, step=None, crf='pair', 
     ({triplet name: record}, also written to ``ALIGNMENT_NAME``) and 'skipped' ([{'name',
     'reason'}] of the triplets that could not be aligned). Raises ImageError when none could.
     """
-    if align not in PREPARE_ALIGN_CHOICES:
-        raise ValueError(f'align {align!r}: choose one of {", ".join(PREPARE_ALIGN_CHOICES)}')
+    if align not in ALIGN_OPTIONS:
+        raise ValueError(f'align {align!r}: choose one of {", ".join(ALIGN_OPTIONS)}')
     dst = Path(dst)
     _bracket_crf.cache_clear()
     remove_interrupted_runs(dst)
