@@ -239,6 +239,25 @@ def curves_path(strip_path):
     return strip_path.with_name(f'{strip_path.stem}_curves.png')
 
 
+def motion_panel(pair):
+    """('motion', RGB codes) strip panel: the reference frame darkened, the motion mask and
+    the area the moved frame does not cover in red; None for a pair that did not move."""
+    mask = None if pair.motion is None else pair.motion.mask
+    moved = pair.alignment is not None and pair.alignment.moved
+    if not moved and (mask is None or not mask.any()):
+        return None
+    height, width = pair.shape[:2]
+    red = np.zeros((height, width), np.float32) if mask is None else cv2.resize(
+        mask, (width, height), interpolation=cv2.INTER_LINEAR)
+    if moved:
+        red = np.maximum(red, ~np.asarray(pair.valid))
+    base = (pair.dark if pair.reference == 'dark' else pair.bright).astype(np.float32)
+    peak = np.float32(np.iinfo(pair.dtype).max)
+    base *= np.float32(0.6)
+    base[..., 0] += np.float32(0.4) * peak * red
+    return 'motion', np.clip(np.rint(base), 0, peak).astype(pair.dtype)
+
+
 def save_figures(path, panels, mapper=None, max_width=STRIP_WIDTH):
     """Write the strip of ``panels`` to ``path`` and, with a mapper, its curve plot to
     ``curves_path(path)`` (both PNG, atomically). Returns the list of paths written."""

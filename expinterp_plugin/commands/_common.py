@@ -55,17 +55,16 @@ class _DorfFile(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def print_error(message):
-    """``expinterp: error: MESSAGE`` on stderr, on a line of its own even while a progress bar
+def print_error(message, kind='error'):
+    """``expinterp: KIND: MESSAGE`` on stderr, on a line of its own even while a progress bar
     is drawn there (tqdm clears and redraws it)."""
     from tqdm import tqdm
-    tqdm.write(f'expinterp: error: {message}', file=sys.stderr)
+    tqdm.write(f'expinterp: {kind}: {message}', file=sys.stderr)
 
 
 def print_warning(message):
-    """``expinterp: warning: MESSAGE`` on stderr, as ``print_error`` draws it."""
-    from tqdm import tqdm
-    tqdm.write(f'expinterp: warning: {message}', file=sys.stderr)
+    """``expinterp: warning: MESSAGE`` on stderr (``print_error``)."""
+    print_error(message, 'warning')
 
 
 def fail(message):
@@ -474,34 +473,11 @@ def cropped(args, pair, img):
 
 def motion_fields(pair, img=None):
     """The pair's JSON fields 'alignment' and 'motion' (``Pair.motion_record``), and with
-    ``img`` (the written image) its 'size' [width, height]; the pair's remaining warnings are
-    printed first (``print_pair_warnings``)."""
-    print_pair_warnings(pair)
+    ``img`` (the written image) its 'size' [width, height]."""
     fields = pair.motion_record()
     if img is not None:
         fields['size'] = [int(img.shape[1]), int(img.shape[0])]
     return fields
-
-
-def motion_panel(pair):
-    """('motion', RGB codes) strip panel: the reference frame darkened, the motion mask and
-    the area the moved frame does not cover in red; None for a pair that did not move."""
-    import cv2
-    import numpy as np
-    mask = None if pair.motion is None else pair.motion.mask
-    moved = pair.alignment is not None and pair.alignment.moved
-    if not moved and (mask is None or not mask.any()):
-        return None
-    height, width = pair.shape[:2]
-    red = np.zeros((height, width), np.float32) if mask is None else cv2.resize(
-        mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    if moved:
-        red = np.maximum(red, ~np.asarray(pair.valid))
-    base = (pair.dark if pair.reference == 'dark' else pair.bright).astype(np.float32)
-    peak = np.float32(np.iinfo(pair.dtype).max)
-    base *= np.float32(0.6)
-    base[..., 0] += np.float32(0.4) * peak * red
-    return 'motion', np.clip(np.rint(base), 0, peak).astype(pair.dtype)
 
 
 def target_seconds(pair):

@@ -15,7 +15,7 @@ import time
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments,
     add_y0_arguments, cropped, describe, fail, figure_path, for_each_pair, interpolate_pair,
-    load_model, model_settings, motion_fields, motion_panel, pair_record, planned_pairs,
+    load_model, model_settings, motion_fields, pair_record, planned_pairs, print_pair_warnings,
     print_warning, read_args_pair, reference_path, report, user_error_types, write_output)
 
 NAME = 'fuse'
@@ -97,6 +97,7 @@ def run(args):
                              time.perf_counter() - started, figures)
         if middle is not None:
             record.update(middle_level=result.level, fallback=result.fallback)
+        print_pair_warnings(pair)  # what the motion search found to warn of
         record.update(motion_fields(pair, fused))
         return record
 
@@ -115,6 +116,7 @@ def run(args):
 def figure_panels(pair, result, middle):
     """The strip's (label, RGB codes) panels: dark, y0, the network's output, bright, fused;
     a middle frame made on a reduced copy is shown enlarged to the pair's size."""
+    from expinterp_plugin.figures import motion_panel
     panels = [('dark', pair.dark)]
     if result.y0 is not None:
         panels.append(('y0', enlarged(result.y0, pair.dark.shape)))

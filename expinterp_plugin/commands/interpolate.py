@@ -10,8 +10,8 @@ import time
 from expinterp_plugin.commands._common import (
     add_model_argument, add_network_arguments, add_output_arguments, add_pair_arguments, describe,
     cropped, fail, figure_path, for_each_pair, interpolate_pair, load_model, model_settings,
-    motion_fields, motion_panel, pair_record, planned_pairs, read_args_pair, reference_path,
-    report, target_seconds, user_error_types, write_output)
+    motion_fields, pair_record, planned_pairs, print_pair_warnings, read_args_pair,
+    reference_path, report, target_seconds, user_error_types, write_output)
 
 NAME = 'interpolate'
 HELP = 'medium exposure of a dark/bright pair (or folders of pairs) with a trained network'
@@ -25,7 +25,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from expinterp_plugin.figures import save_figures
+    from expinterp_plugin.figures import motion_panel, save_figures
 
     def work(dark_path, bright_path, output, batch):
         started = time.perf_counter()
@@ -44,6 +44,7 @@ def run(args):
                                    result.mapper)
         record = pair_record(dark_path, bright_path, output, pair.times, result.mapper,
                              time.perf_counter() - started, figures)
+        print_pair_warnings(pair)  # what the motion search found to warn of
         record.update(motion_fields(pair, written))
         return record
 

@@ -5,9 +5,9 @@ from expinterp_plugin.commands._common import (add_align_arguments, add_output_f
                                                add_quality_argument, add_time_arguments,
                                                add_y0_arguments, check_quality, cropped,
                                                describe_for, fail, motion_fields,
-                                               reference_path,
                                                prepare_image_output, prepare_output, print_json,
-                                               read_args_pair, target_seconds, times_text,
+                                               print_pair_warnings, read_args_pair,
+                                               reference_path, target_seconds, times_text,
                                                user_error_types, write_output)
 
 NAME = 'y0'
@@ -46,6 +46,7 @@ def run(args):
             save_crf(crf, args.save_crf)
     except user_error_types() as err:
         return fail(describe_for(err, args.dark, args.bright))
+    print_pair_warnings(pair)  # what the motion search found to warn of
     t_dark, t_bright, t_target, source = pair.t_dark, pair.t_bright, pair.t_target, \
         pair.times.source
     summary = {'output': args.output, 't_dark': t_dark, 't_bright': t_bright,
