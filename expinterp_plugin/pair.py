@@ -298,27 +298,13 @@ class Pair:
         return alignment, warped, bright, valid
 
     def common_box(self):
-        """(rows, cols) slices of the largest axis-aligned box (found greedily, on a copy of
-        at most 512 px, rounded inwards) where both frames have data: the whole frame for an
-        unmoved pair."""
+        """(rows, cols) slices of the rectangle where both frames have data
+        (``exposure.align.common_area``): the whole frame for an unmoved pair."""
         height, width = self.shape[:2]
         if self._all_valid:
             return slice(0, height), slice(0, width)
-        factor = max(1, -(-max(height, width) // 512))
-        size = (-(-width // factor), -(-height // factor))
-        # A cell counts only when every pixel of it has data.
-        inside = cv2.resize(np.asarray(self.valid, np.uint8) * np.uint8(255), size,
-                            interpolation=cv2.INTER_AREA) == 255
-        top, bottom, left, right = 0, inside.shape[0], 0, inside.shape[1]
-        while bottom > top and right > left and not inside[top:bottom, left:right].all():
-            box = inside[top:bottom, left:right]
-            missing = [(~box[0]).sum(), (~box[-1]).sum(), (~box[:, 0]).sum(),
-                       (~box[:, -1]).sum()]
-            side = int(np.argmax(missing))
-            top, bottom, left, right = (top + (side == 0), bottom - (side == 1),
-                                        left + (side == 2), right - (side == 3))
-        return (slice(min(height, top * factor + factor), max(0, bottom * factor - factor)),
-                slice(min(width, left * factor + factor), max(0, right * factor - factor)))
+        top, left, rows, cols = align_core.common_area(np.asarray(self.valid))
+        return slice(top, top + rows), slice(left, left + cols)
 
     def motion_record(self):
         """JSON fields of the geometry and the moving subjects: {'alignment': the estimated

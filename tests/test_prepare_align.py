@@ -15,11 +15,11 @@ import pytest
 
 from expinterp_plugin.commands import prepare as prepare_cmd
 from expinterp_plugin.exposure import synth
-from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair, apply_matrix
+from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair, apply_matrix, common_area
 from expinterp_plugin.exposure.brackets import bracket_exposures
 from expinterp_plugin.exposure.io import read_image, write_image
-from expinterp_plugin.exposure.prepare import (ALIGNMENT_NAME, common_area, crop_positions,
-                                               prepare_triplets, resize_max_side)
+from expinterp_plugin.exposure.prepare import (ALIGNMENT_NAME, crop_positions, prepare_triplets,
+                                               resize_max_side)
 
 TIMES = (1 / 64, 1 / 16, 1 / 4)
 SIZE = (256, 192)
@@ -233,3 +233,13 @@ def test_real_bracket_moved_by_known_shifts(shared_data, tmp_path, shifts):
     for role, shift in (('dark', shifts[0]), ('bright', shifts[1])):
         assert corner_error(triplet[role], similarity(*shift), (small[1], small[0])) < 0.25, \
             triplet[role]
+
+
+def test_common_area_of_a_large_mask_is_found_on_a_reduced_copy_and_stays_inside():
+    h, w = 2000, 3000
+    inside = np.zeros((h, w), np.uint8)
+    corners = cv2.boxPoints((((w - 1) / 2, (h - 1) / 2), (w, h), 1.0))
+    cv2.fillConvexPoly(inside, np.round(corners).astype(np.int32), 1)
+    top, left, height, width = common_area(inside.astype(bool))
+    assert inside[top:top + height, left:left + width].all()
+    assert height * width > 0.9 * h * w

@@ -154,6 +154,43 @@ def unmoved_correlation(reference, moving, max_side=512):
     return float(np.corrcoef(*ranks)[0, 1])
 
 
+def common_area(valid, max_side=512):
+    """(top, left, height, width) of an axis-aligned rectangle in which ``valid`` (bool (H, W),
+    True where every frame has data) is all True; the whole frame when it is.
+
+    Found by trimming, one at a time, the border row or column with the largest share of
+    missing pixels: the data area of frames moved by a similarity or a mild homography is a
+    convex quadrilateral near the frame's own rectangle, and this cuts its thin missing wedges
+    (not guaranteed the largest rectangle). Larger masks are trimmed on a copy reduced by an
+    integer factor to at most ``max_side``, where a cell counts only when all its pixels have
+    data, and the result is pulled in by one cell. ValueError when nothing remains.
+    """
+    height, width = valid.shape
+    if valid.all():
+        return 0, 0, height, width
+    factor = max(1, -(-max(height, width) // max_side))
+    inside = valid
+    if factor > 1:
+        size = (-(-width // factor), -(-height // factor))
+        inside = cv2.resize(np.asarray(valid, np.uint8) * np.uint8(255), size,
+                            interpolation=cv2.INTER_AREA) == 255
+    top, left, bottom, right = 0, 0, inside.shape[0], inside.shape[1]
+    while top < bottom and left < right and not inside[top:bottom, left:right].all():
+        box = inside[top:bottom, left:right]
+        missing = [1.0 - box[0].mean(), 1.0 - box[-1].mean(), 1.0 - box[:, 0].mean(),
+                   1.0 - box[:, -1].mean()]
+        edge = int(np.argmax(missing))
+        top, bottom = top + (edge == 0), bottom - (edge == 1)
+        left, right = left + (edge == 2), right - (edge == 3)
+    margin = 1 if factor > 1 else 0
+    top, left = (top + margin) * factor, (left + margin) * factor
+    bottom = min(height, (bottom - margin) * factor)
+    right = min(width, (right - margin) * factor)
+    if top >= bottom or left >= right:
+        raise ValueError('the aligned frames share no area')
+    return top, left, bottom - top, right - left
+
+
 def warp_to_reference(moving, alignment):
     """``moving`` resampled into the reference frame's geometry, and where it has data.
 

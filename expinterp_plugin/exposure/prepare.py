@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair
+from expinterp_plugin.exposure.align import ALIGN_OPTIONS, align_pair, common_area
 from expinterp_plugin.exposure.brackets import FRAMES, bracket_exposures, is_image, select_triplets
 from expinterp_plugin.exposure.crf import save_crf
 from expinterp_plugin.exposure.estimate import estimate_crf
@@ -126,35 +126,6 @@ def check_brightness_order(paths, images):
         if m0 > m1 + margin:
             raise ImageError(f'{p0} (mean {m0:.1f}) is brighter than {p1} (mean {m1:.1f}) '
                              'although its exposure time is shorter: times swapped?')
-
-
-def common_area(valid):
-    """(top, left, height, width) of an axis-aligned rectangle in which ``valid`` (bool (H, W),
-    True where every frame has data) is all True; the whole frame when it is.
-
-    Found by trimming, one at a time, the border row or column with the largest fraction of
-    invalid pixels: the valid area of frames moved by a similarity or a mild homography is a
-    convex quadrilateral near the frame's own rectangle, which this cuts the thin missing
-    wedges from (not guaranteed the largest rectangle, which needs an O(H W) search in Python).
-    Raises ValueError when nothing remains.
-    """
-    top, left, bottom, right = 0, 0, valid.shape[0], valid.shape[1]
-    while top < bottom and left < right:
-        box = valid[top:bottom, left:right]
-        if box.all():
-            return top, left, bottom - top, right - left
-        missing = [1.0 - box[0].mean(), 1.0 - box[-1].mean(),
-                   1.0 - box[:, 0].mean(), 1.0 - box[:, -1].mean()]
-        edge = int(np.argmax(missing))
-        if edge == 0:
-            top += 1
-        elif edge == 1:
-            bottom -= 1
-        elif edge == 2:
-            left += 1
-        else:
-            right -= 1
-    raise ValueError('the aligned frames share no area')
 
 
 def align_triplet(paths, images, model):
