@@ -66,7 +66,7 @@ def move_block(img, rng):
     return moved
 
 
-def common_area(valid):
+def scored_area(valid):
     """bool valid area less a 1-pixel rim (bilinear edge samples)."""
     return cv2.erode(np.asarray(valid, np.uint8), np.ones((3, 3), np.uint8)) > 0
 
@@ -104,7 +104,7 @@ def synthetic_rows(root, max_side, trials):
                 except ValueError as err:
                     rows.append({**row, 'error': str(err)})
                     continue
-                area = common_area(valid)
+                area = scored_area(valid)
                 row.update(model=alignment.model, unmoved_common_db=psnr(unmoved_y0, mid, area),
                            aligned_common_db=psnr(mapper(dark, warped), mid, area))
                 rows.append(row)
@@ -195,7 +195,7 @@ def handheld_rows(root, max_side, figures):
         motion_mask(dark, warped_full, full_mapper)
         mask_s = time.perf_counter() - start
         mask = motion_mask(dark_s, warped, mapper, valid=valid)
-        area = common_area(np.logical_and(valid, mid_valid))
+        area = scored_area(np.logical_and(valid, mid_valid))
         y0_raw, y0_aligned = mapper(dark_s, bright_s), mapper(dark_s, warped)
         y0_deghosted = mapper(dark_s, deghosted(dark_s, warped, mapper, mask.mask))
         rows.append({'sequence': folder.name, 'frames': [frames[n][0].name for n in (i, j, k)],

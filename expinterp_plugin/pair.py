@@ -42,8 +42,8 @@ from expinterp_plugin.exposure import motion as motion_core
 from expinterp_plugin.exposure.crf import resolve_crf
 from expinterp_plugin.exposure.estimate import (DEFAULT_ESTIMATOR, JOINT_METHODS, PairExposure,
                                                 estimate_pair_exposure, ratio_basis)
-from expinterp_plugin.exposure.io import (equivalent_exposure_times, read_image, read_table,
-                                          to_dtype)
+from expinterp_plugin.exposure.io import read_image, read_table, to_dtype
+from expinterp_plugin.exposure.metadata import equivalent_exposure_times
 from expinterp_plugin.exposure.imf import SigmoidFitError, imf_tables
 from expinterp_plugin.exposure.pyramid_fusion import reduce_codes
 from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair, is_pair_spec,

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from expinterp_plugin.exposure.brackets import bracket_exposures
-from expinterp_plugin.exposure.io import equivalent_exposure_times, exif_exposure
+from expinterp_plugin.exposure.metadata import equivalent_exposure_times, exif_exposure
 from expinterp_plugin.pair import read_pair
 
 

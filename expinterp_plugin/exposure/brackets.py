@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from expinterp_plugin.exposure.io import (ImageError, equivalent_exposure_times,
-                                          exif_exposure_time, read_table)
+from expinterp_plugin.exposure.io import ImageError, read_table
+from expinterp_plugin.exposure.metadata import equivalent_exposure_times, exif_exposure_time
 
 #: File types read as images (what OpenCV decodes): bracket folders, DARK/BRIGHT folders.
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.ppm', '.pgm', '.webp')

@@ -26,9 +26,6 @@ import numpy as np
 
 from expinterp_plugin.exposure.metadata import apply_orientation, embed_metadata, read_orientation
 
-_EXPOSURE_TIME_TAG = 0x829A
-_ISO_TAG = 0x8827  # ISOSpeedRatings, PhotographicSensitivity since EXIF 2.3
-_FNUMBER_TAG = 0x829D
 
 #: Environment variable holding the largest image, in megapixels, that ``read_image`` decodes.
 MAX_MEGAPIXELS_ENV = 'EXPINTERP_MAX_MEGAPIXELS'
@@ -309,57 +306,6 @@ def to_uint8(img):
     if img.dtype == np.uint16:
         img = img / 65535.0
     return to_dtype(img, np.uint8)
-
-
-def _exif_number(exif, tag):
-    """A positive finite number from the Exif sub-IFD (else IFD0) of a Pillow Exif, or None.
-    ISO may be a tuple of values (ISOSpeedRatings): the first one counts."""
-    value = exif.get_ifd(0x8769).get(tag) or exif.get(tag)
-    if isinstance(value, (tuple, list)):
-        value = value[0] if value else None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def exif_exposure(path):
-    """(ExposureTime in s, ISO, FNumber) from a file's EXIF, each None when absent or
-    unreadable. Uses Pillow (it parses every EXIF layout); OpenCV does not expose EXIF."""
-    try:
-        from PIL import Image
-    except ImportError:
-        return None, None, None
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            return tuple(_exif_number(exif, tag)
-                         for tag in (_EXPOSURE_TIME_TAG, _ISO_TAG, _FNUMBER_TAG))
-    except (OSError, ValueError):
-        return None, None, None
-
-
-def exif_exposure_time(path):
-    """ExposureTime (seconds) from a file's EXIF, or None when absent/unreadable."""
-    return exif_exposure(path)[0]
-
-
-def equivalent_exposure_times(paths):
-    """The EXIF exposures of ``paths`` as times at the first file's ISO and aperture: list of
-    seconds, t * (ISO / ISO_0) * (N_0 / N)^2, the sensor exposure ratio the method needs; a
-    factor whose tag a file lacks is left out (ISO and FNumber each count only when every file
-    records them). None when a file records no ExposureTime. Phones vary ISO along a bracket:
-    ExposureTime alone misreads such a pair by the ISO ratio (3 EV on MEFB's door2)."""
-    settings = [exif_exposure(p) for p in paths]
-    if not all(s[0] for s in settings):
-        return None
-    times = [s[0] for s in settings]
-    if all(s[1] for s in settings):
-        times = [t * s[1] / settings[0][1] for t, s in zip(times, settings)]
-    if all(s[2] for s in settings):
-        times = [t * (settings[0][2] / s[2]) ** 2 for t, s in zip(times, settings)]
-    return times
 
 
 _COMMENT = re.compile(r'\s*#.*$')

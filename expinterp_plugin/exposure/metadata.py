@@ -20,6 +20,7 @@ the thumbnail (IFD1, which shows the input) is dropped, the pixel dimensions are
 and the exposure time is the output's (``ImageMetadata.with_exposure_time``) or absent.
 XMP and IPTC are not carried.
 """
+import math
 import struct
 import warnings
 import zlib
@@ -32,6 +33,8 @@ import numpy as np
 ORIENTATION_TAG = 0x0112
 EXIF_IFD_TAG = 0x8769
 EXPOSURE_TIME_TAG = 0x829A
+ISO_TAG = 0x8827  # ISOSpeedRatings, PhotographicSensitivity since EXIF 2.3
+FNUMBER_TAG = 0x829D
 #: APEX value derived from the exposure time: it goes with it.
 SHUTTER_SPEED_TAG = 0x9201
 PIXEL_X_TAG, PIXEL_Y_TAG = 0xA002, 0xA003
@@ -310,3 +313,56 @@ def _embed_tiff(data, metadata, size):
     out += data[first + 2 + 12 * len(own):first + 6 + 12 * len(own)]  # OpenCV's next-IFD link
     out[4:8] = struct.pack(endian + 'I', ifd_at)
     return bytes(out)
+
+
+# --- exposure settings of an input ------------------------------------------------------------
+
+def _exif_number(exif, tag):
+    """A positive finite number from the Exif sub-IFD (else IFD0) of a Pillow Exif, or None.
+    ISO may be a tuple of values (ISOSpeedRatings): the first one counts."""
+    value = exif.get_ifd(EXIF_IFD_TAG).get(tag) or exif.get(tag)
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def exif_exposure(path):
+    """(ExposureTime in s, ISO, FNumber) from a file's EXIF, each None when absent or
+    unreadable. Uses Pillow (it parses every EXIF layout); OpenCV does not expose EXIF."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None, None, None
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            return tuple(_exif_number(exif, tag)
+                         for tag in (EXPOSURE_TIME_TAG, ISO_TAG, FNUMBER_TAG))
+    except (OSError, ValueError):
+        return None, None, None
+
+
+def exif_exposure_time(path):
+    """ExposureTime (seconds) from a file's EXIF, or None when absent/unreadable."""
+    return exif_exposure(path)[0]
+
+
+def equivalent_exposure_times(paths):
+    """The EXIF exposures of ``paths`` as times at the first file's ISO and aperture: list of
+    seconds, t * (ISO / ISO_0) * (N_0 / N)^2, the sensor exposure ratio the method needs; a
+    factor whose tag a file lacks is left out (ISO and FNumber each count only when every file
+    records them). None when a file records no ExposureTime. Phones vary ISO along a bracket:
+    ExposureTime alone misreads such a pair by the ISO ratio (3 EV on MEFB's door2)."""
+    settings = [exif_exposure(p) for p in paths]
+    if not all(s[0] for s in settings):
+        return None
+    times = [s[0] for s in settings]
+    if all(s[1] for s in settings):
+        times = [t * s[1] / settings[0][1] for t, s in zip(times, settings)]
+    if all(s[2] for s in settings):
+        times = [t * (settings[0][2] / s[2]) ** 2 for t, s in zip(times, settings)]
+    return times
