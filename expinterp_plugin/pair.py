@@ -52,9 +52,6 @@ from expinterp_plugin.exposure.y0 import (DEFAULT_PAIR_CRF, Y0Mapper, check_pair
 REFERENCES = motion_core.REFERENCES
 #: Mask fraction above which the pair CRF is fitted again without the masked pixels.
 REFIT_FRACTION = 0.01
-#: Share of a frame's pixels in the band both frames record (8-bit codes 10..250, the
-#: thresholds of y0's weights) below which it has too little signal to be aligned.
-MIN_SIGNAL_SHARE = 0.2
 #: Errors of a pair's times or CRF (the model the motion mask needs).
 MODEL_ERRORS = (ValueError, SigmoidFitError, cv2.error)
 
@@ -127,28 +124,6 @@ def estimated_times(dark, bright, crf=DEFAULT_PAIR_CRF):
     known = None if is_pair_spec(crf) else resolve_crf(crf, levels)
     found = estimate_pair_exposure(dark, bright, crf=known)
     return ExposureTimes(1.0, found.ratio, 'estimated ratio', found)
-
-
-#: With ``align='auto'``, a pair whose motion estimate fails is still fused unaligned when its
-#: frames as taken correlate at least this well (one scene from about one place: ECC may fail
-#: to converge on flat or heavily clipped tripod pairs, four of MEFB's 100 among them, whose
-#: rank correlations are 0.57-0.95; two different scenes gave -0.05).
-STATIC_MATCH = 0.4
-
-
-def unaligned_reason(reference, moving):
-    """Why a pair whose motion estimate failed may be used as taken ('' for flat frames, which
-    have nothing to align by and nothing to warn of), or None when it must be refused (the
-    frames look like different scenes)."""
-    if signal_share(reference, moving) < MIN_SIGNAL_SHARE:
-        return 'too little signal to align (a frame nearly black or white)'
-    correlation = align_core.unmoved_correlation(reference, moving)
-    if math.isnan(correlation):
-        return ''
-    if correlation >= STATIC_MATCH:
-        return (f'the motion could not be estimated, but the frames match as taken '
-                f'(correlation {correlation:.2f})')
-    return None
 
 
 class Pair:
@@ -284,7 +259,7 @@ class Pair:
         try:
             alignment = align_core.estimate_alignment(reference, moving, align)
         except ValueError as err:
-            reason = unaligned_reason(reference, moving) if align == 'auto' else None
+            reason = align_core.unaligned_reason(reference, moving) if align == 'auto' else None
             if reason is None:
                 raise ValueError(f'{self.names[0]} + {self.names[1]}: cannot align: '
                                  f'{str(err).splitlines()[0]}') from None
@@ -450,7 +425,7 @@ class Pair:
                          self.crf_spec if self._crf is None else self._crf, self.names,
                          align='off', reference=self.reference, deghost=False)
             if not self._all_valid:
-                small.valid = reduced_valid(self.alignment, level, small.shape)
+                small.valid = align_core.reduced_valid(self.alignment, level, small.shape)
                 small._all_valid = False
             self._reduced[level] = small
         return self._reduced[level]
@@ -458,27 +433,6 @@ class Pair:
     def codes(self, img01):
         """A float [0, 1] image as codes of the pair's dtype (rounded), as a file stores it."""
         return to_dtype(img01, self.dtype)
-
-
-def signal_share(reference, moving):
-    """The smaller of the two frames' shares of grey pixels (on copies of at most 256 px) in
-    the band both frames record, 8-bit codes 10..250: what alignment has to go on."""
-    shares = []
-    for frame in (reference, moving):
-        grey = align_core.grey_copy(frame, 256) * 255.0
-        shares.append(float(np.mean((grey >= 10) & (grey <= 250))))
-    return min(shares)
-
-
-def reduced_valid(alignment, level, shape):
-    """bool (h, w): where the moved frame has data in the copy of a pair after ``level``
-    pyramid halvings (shape (h, w, 3)): the full-size ``alignment`` rescaled, the data area
-    warped at that size."""
-    scale = align_core.pixel_scaling(0.5 ** level)
-    matrix = scale @ alignment.matrix @ np.linalg.inv(scale)
-    small = align_core.Alignment(alignment.model, matrix, alignment.displacement_px,
-                                 alignment.correlation, alignment.overlap, shape[1], shape[0])
-    return align_core.warp_to_reference(np.zeros(shape[:2], np.uint8), small)[1]
 
 
 def read_pair(dark_path, bright_path, times=None, exposures=None, t_target=None,

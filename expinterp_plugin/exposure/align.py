@@ -191,6 +191,52 @@ def common_area(valid, max_side=512):
     return top, left, bottom - top, right - left
 
 
+#: Share of a frame's pixels in the band both frames record (8-bit codes 10..250, the
+#: thresholds of y0's weights) below which it has too little signal to be aligned.
+MIN_SIGNAL_SHARE = 0.2
+#: With model 'auto', a pair whose motion estimate fails is still used unaligned when its
+#: frames as taken correlate at least this well (one scene from about one place: ECC may fail
+#: to converge on flat or heavily clipped tripod pairs, four of MEFB's 100 among them, whose
+#: rank correlations are 0.57-0.95; two different scenes gave -0.05).
+STATIC_MATCH = 0.4
+
+
+def unaligned_reason(reference, moving):
+    """Why a pair whose motion estimate failed may be used as taken ('' for flat frames, which
+    have nothing to align by and nothing to warn of), or None when it must be refused (the
+    frames look like different scenes)."""
+    if signal_share(reference, moving) < MIN_SIGNAL_SHARE:
+        return 'too little signal to align (a frame nearly black or white)'
+    correlation = unmoved_correlation(reference, moving)
+    if math.isnan(correlation):
+        return ''
+    if correlation >= STATIC_MATCH:
+        return (f'the motion could not be estimated, but the frames match as taken '
+                f'(correlation {correlation:.2f})')
+    return None
+
+
+def signal_share(reference, moving):
+    """The smaller of the two frames' shares of grey pixels (on copies of at most 256 px) in
+    the band both frames record, 8-bit codes 10..250: what alignment has to go on."""
+    shares = []
+    for frame in (reference, moving):
+        grey = grey_copy(frame, 256) * 255.0
+        shares.append(float(np.mean((grey >= 10) & (grey <= 250))))
+    return min(shares)
+
+
+def reduced_valid(alignment, level, shape):
+    """bool (h, w): where the moved frame has data in the copy of a pair after ``level``
+    pyramid halvings (shape (h, w, 3)): the full-size ``alignment`` rescaled, the data area
+    warped at that size."""
+    scale = pixel_scaling(0.5 ** level)
+    matrix = scale @ alignment.matrix @ np.linalg.inv(scale)
+    small = Alignment(alignment.model, matrix, alignment.displacement_px, alignment.correlation,
+                      alignment.overlap, shape[1], shape[0])
+    return warp_to_reference(np.zeros(shape[:2], np.uint8), small)[1]
+
+
 def warp_to_reference(moving, alignment):
     """``moving`` resampled into the reference frame's geometry, and where it has data.
 
